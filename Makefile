@@ -1,0 +1,78 @@
+# One entry point for people and CI. `make test` runs everything; `make demo` shows the product.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOSTS ?= 3
+FLEET ?= demo
+COLL_LINK := .build/collections/ansible_collections/mlinfra/docker_ml
+SANITY_DIR := .build/sanity/ansible_collections/mlinfra/docker_ml
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help venv collection unit sanity lint build fleet-test molecule test demo demo-down clean
+
+help:
+	@echo "make test   - unit tests, ansible-test sanity, ansible-lint, build, fleet + molecule tests"
+	@echo "make demo   - local $(HOSTS)-host fleet + ansible-playbook playbooks/site.yml"
+
+$(BIN)/.stamp: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+venv: $(BIN)/.stamp
+
+$(COLL_LINK):
+	mkdir -p $(dir $(COLL_LINK))
+	ln -sfn $(CURDIR) $(COLL_LINK)
+
+collection: $(COLL_LINK)
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+# ansible-test installs its own pinned linters: give it a virtualenv of its own (.venv-sanity), and
+# the collection at ansible_collections/<ns>/<name> (a copy of the tracked files).
+SANITY_BIN := .venv-sanity/bin
+$(SANITY_BIN)/.stamp: requirements-dev.txt
+	$(PYTHON) -m venv .venv-sanity
+	$(SANITY_BIN)/pip install -q --upgrade pip
+	$(SANITY_BIN)/pip install -q "$$(grep '^ansible-core==' requirements-dev.txt)"
+	touch $@
+
+GET_PIP_CACHE := $(HOME)/.ansible/test/cache/get_pip_24_2.py
+$(GET_PIP_CACHE):
+	mkdir -p $(dir $@) && cp .ci/get_pip_offline.py $@
+
+sanity: $(SANITY_BIN)/.stamp $(GET_PIP_CACHE)
+	rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)
+	git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t $(SANITY_DIR)
+	cd $(SANITY_DIR) && git init -q && git add -A && \
+	  PATH=$(CURDIR)/$(SANITY_BIN):$$PATH ansible-test sanity --python 3.11 --requirements
+
+lint: venv collection
+	$(BIN)/ansible-lint --offline
+
+build: venv
+	mkdir -p .build
+	$(BIN)/ansible-galaxy collection build --force --output-path .build
+
+fleet-test: venv collection
+	$(BIN)/pytest -q -m fleet tests/integration
+
+molecule: venv collection
+	@if ls molecule/*/molecule.yml >/dev/null 2>&1; then $(BIN)/molecule test --all; else echo "no molecule scenario yet"; fi
+
+test: unit lint build sanity fleet-test molecule
+
+demo: venv collection
+	$(BIN)/python -m tests.fleet up --name $(FLEET) --hosts $(HOSTS)
+	$(BIN)/ansible-playbook -i .fleet/$(FLEET)/inventory.yml playbooks/site.yml
+
+demo-down: venv
+	$(BIN)/python -m tests.fleet down --name $(FLEET)
+
+clean:
+	rm -rf .build

@@ -1,0 +1,256 @@
+"""Bring a local fleet of systemd 'hosts' (containers) up, report on it, and tear it down."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import urllib.request
+import zlib
+from pathlib import Path
+
+import yaml
+from docker.errors import APIError, NotFound
+from docker.types import IPAMConfig, IPAMPool
+
+from .engine import FleetError, ensure_engine
+from .images import fleet_images, ssh_keygen
+from .inventory import build_inventory, host_names, subnet_addresses
+
+LABEL = "mlinfra.fleet"
+ROLE_LABEL = "mlinfra.fleet.role"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REGISTRY_ALIAS = "registry"
+HOST_SECURITY = {
+    "cap_add": ["ALL"],
+    "cap_drop": ["SYS_RESOURCE"],
+    "security_opt": ["seccomp=unconfined", "apparmor=unconfined"],
+    "tmpfs": {"/run": "", "/run/lock": ""},
+}
+
+
+def state_dir(name):
+    root = Path(os.environ.get("MLINFRA_FLEET_DIR", REPO_ROOT / ".fleet"))
+    return root / name
+
+
+def inventory_path(name):
+    return state_dir(name) / "inventory.yml"
+
+
+def _prefix(name):
+    return f"mlinfra-fleet-{name}"
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(collection, key):
+    try:
+        return collection.get(key)
+    except NotFound:
+        return None
+
+
+def _network(client, name):
+    net_name = _prefix(name)
+    existing = _get(client.networks, net_name)
+    if existing is not None:
+        return existing, existing.attrs["IPAM"]["Config"][0]["Subnet"]
+    start = zlib.crc32(name.encode()) % 200
+    for k in range(start, start + 40):
+        subnet = f"10.213.{k % 250}.0/24"
+        ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=subnet, gateway=subnet.replace(".0/24", ".1"))])
+        try:
+            return client.networks.create(net_name, driver="bridge", labels={LABEL: name}, ipam=ipam), subnet
+        except APIError as exc:
+            if "overlap" not in str(exc).lower():
+                raise
+    raise FleetError("no free 10.213.x.0/24 subnet for the fleet network: remove unused Docker networks")
+
+
+def _published_port(container, private):
+    bindings = container.attrs["HostConfig"]["PortBindings"].get(private) or []
+    return int(bindings[0]["HostPort"]) if bindings else None
+
+
+def _ensure_container(client, spec, log):
+    """Create and start the container described by spec unless it exists; start it if stopped."""
+    container = _get(client.containers, spec["name"])
+    if container is None:
+        port = _free_port()
+        api = client.api
+        host_config = api.create_host_config(
+            port_bindings={spec["private_port"]: ("127.0.0.1", port)},
+            binds={spec["volume"]: {"bind": spec["volume_path"], "mode": "rw"}, **spec.get("binds", {})},
+            **spec.get("host_config", {}))
+        networking = api.create_networking_config({
+            spec["network"]: api.create_endpoint_config(ipv4_address=spec["ip"], aliases=spec["aliases"])})
+        client.volumes.create(spec["volume"], labels=spec["labels"])
+        log(f"creating {spec['name']} ({spec['ip']}, 127.0.0.1:{port})")
+        created = api.create_container(
+            spec["image"], name=spec["name"], hostname=spec["hostname"], labels=spec["labels"],
+            ports=[spec["private_port"]], host_config=host_config, networking_config=networking)
+        container = client.containers.get(created["Id"])
+    if container.status != "running":
+        container.start()
+    container.reload()
+    return container
+
+
+def _wait_host(container, timeout):
+    """Wait for systemd to finish booting; return its verdict (running / degraded ...)."""
+    result = container.exec_run(["timeout", str(timeout), "systemctl", "is-system-running", "--wait"])
+    state = result.output.decode().strip().splitlines()[-1:] or ["unknown"]
+    return state[0]
+
+
+def _wait_tcp_banner(port, expect, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
+                if sock.recv(64).startswith(expect):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise FleetError(f"nothing answered with {expect!r} on 127.0.0.1:{port} within {timeout}s")
+
+
+def _wait_registry(port, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=3) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise FleetError(f"the fleet registry on 127.0.0.1:{port} did not answer /v2/ within {timeout}s")
+
+
+def _install_key(container, pubkey):
+    cmd = ["sh", "-c", 'umask 077; mkdir -p /root/.ssh; grep -qxF "$1" /root/.ssh/authorized_keys 2>/dev/null '
+           '|| echo "$1" >> /root/.ssh/authorized_keys', "sh", pubkey]
+    result = container.exec_run(cmd)
+    if result.exit_code != 0:
+        raise FleetError(f"could not install the SSH key in {container.name}: {result.output.decode()}")
+
+
+def _remove_extra_hosts(client, name, keep, log):
+    for container in client.containers.list(all=True, filters={"label": [f"{LABEL}={name}", f"{ROLE_LABEL}=host"]}):
+        if container.name not in keep:
+            log(f"removing {container.name} (beyond the requested host count)")
+            container.remove(force=True, v=True)
+            volume = _get(client.volumes, f"{container.name}-docker")
+            if volume is not None:
+                volume.remove(force=True)
+
+
+def up(name="default", hosts=3, gpu_hosts=(), log=print, timeout=180):
+    """Make the fleet exist and answer; return the inventory path. Safe to call again."""
+    if hosts < 1:
+        raise FleetError("--hosts must be at least 1")
+    client = ensure_engine(log)
+    host_image, registry_image = fleet_images(client, log)
+    sdir = state_dir(name)
+    sdir.mkdir(parents=True, exist_ok=True)
+    key = sdir / "id_ed25519"
+    ssh_keygen(str(key))
+    pubkey = (sdir / "id_ed25519.pub").read_text().strip()
+    network, subnet = _network(client, name)
+    registry_ip, host_ips = subnet_addresses(subnet, hosts)
+    prefix = _prefix(name)
+    labels = {LABEL: name}
+
+    registry = _ensure_container(client, {
+        "name": f"{prefix}-registry", "hostname": REGISTRY_ALIAS, "image": registry_image,
+        "private_port": 5000, "volume": f"{prefix}-registry-data", "volume_path": "/var/lib/docker-registry",
+        "network": network.name, "ip": registry_ip, "aliases": [REGISTRY_ALIAS],
+        "labels": {**labels, ROLE_LABEL: "registry"}}, log)
+
+    names = host_names(hosts)
+    _remove_extra_hosts(client, name, {f"{prefix}-{h}" for h in names}, log)
+    containers = []
+    for host, ip in zip(names, host_ips):
+        containers.append(_ensure_container(client, {
+            "name": f"{prefix}-{host}", "hostname": host, "image": host_image, "private_port": 22,
+            "volume": f"{prefix}-{host}-docker", "volume_path": "/var/lib/docker",
+            "binds": {"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
+            "host_config": HOST_SECURITY, "network": network.name, "ip": ip, "aliases": [host],
+            "labels": {**labels, ROLE_LABEL: "host"}}, log))
+
+    inventory_hosts = []
+    for host, ip, container in zip(names, host_ips, containers):
+        _install_key(container, pubkey)
+        port = _published_port(container, "22/tcp")
+        _wait_tcp_banner(port, b"SSH-", timeout)
+        inventory_hosts.append({"name": host, "port": port, "ip": ip})
+    registry_port = _published_port(registry, "5000/tcp")
+    _wait_registry(registry_port, timeout)
+
+    inventory = build_inventory(inventory_hosts, key, f"{REGISTRY_ALIAS}:5000", gpu_hosts)
+    inventory["all"]["vars"]["fleet_registry_local"] = f"127.0.0.1:{registry_port}"
+    inventory_path(name).write_text(yaml.safe_dump(inventory, sort_keys=False))
+    (sdir / "state.json").write_text(json.dumps({"name": name, "hosts": inventory_hosts, "subnet": subnet,
+                                                 "registry_port": registry_port}, indent=2))
+    for container in containers:
+        verdict = _wait_host(container, timeout)
+        if verdict not in ("running", "degraded"):
+            raise FleetError(f"systemd in {container.name} reports '{verdict}' after {timeout}s; "
+                             f"see 'docker exec {container.name} systemctl --failed'")
+    return inventory_path(name)
+
+
+def resources(client, name):
+    """Everything of this fleet that Docker knows, by label."""
+    flt = {"label": f"{LABEL}={name}"}
+    return {
+        "containers": client.containers.list(all=True, filters=flt),
+        "volumes": client.volumes.list(filters=flt),
+        "networks": client.networks.list(filters=flt),
+    }
+
+
+def status(name="default", log=print):
+    client = ensure_engine(log)
+    found = resources(client, name)
+    report = {"name": name, "inventory": str(inventory_path(name)) if inventory_path(name).exists() else None,
+              "containers": {}, "volumes": sorted(v.name for v in found["volumes"]),
+              "networks": sorted(n.name for n in found["networks"])}
+    for container in found["containers"]:
+        entry = {"status": container.status}
+        if container.labels.get(ROLE_LABEL) == "host" and container.status == "running":
+            out = container.exec_run(["systemctl", "is-system-running"]).output.decode().strip()
+            entry["systemd"] = out
+        report["containers"][container.name] = entry
+    return report
+
+
+def down(name="default", log=print):
+    """Remove exactly what up created for this fleet: containers, volumes, network, keys."""
+    client = ensure_engine(log)
+    found = resources(client, name)
+    for container in found["containers"]:
+        log(f"removing container {container.name}")
+        container.remove(force=True, v=True)
+    for volume in resources(client, name)["volumes"]:
+        log(f"removing volume {volume.name}")
+        volume.remove(force=True)
+    for network in found["networks"]:
+        log(f"removing network {network.name}")
+        network.remove()
+    sdir = state_dir(name)
+    for leftover in ("id_ed25519", "id_ed25519.pub", "inventory.yml", "state.json"):
+        (sdir / leftover).unlink(missing_ok=True)
+    if sdir.exists() and not any(sdir.iterdir()):
+        sdir.rmdir()
+    remaining = resources(client, name)
+    if any(remaining.values()):
+        raise FleetError(f"fleet {name} still has {remaining} after down; remove them by hand")

@@ -1,0 +1,89 @@
+"""Build the fleet's images once, cached by a hash of what goes into them."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from docker.errors import BuildError, ImageNotFound
+
+from .engine import FleetError, run
+
+IMAGES_DIR = Path(__file__).parent / "images"
+SUITE = "bookworm"
+MIRROR = os.environ.get("MLINFRA_FLEET_MIRROR", "http://deb.debian.org/debian")
+CACHE_LABEL = "mlinfra.fleet.cache"
+
+
+def context_hash(*parts, context_dir=None):
+    """A short, stable hash of some strings plus every file in an image's build context."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode())
+        digest.update(b"\0")
+    if context_dir is not None:
+        for path in sorted(Path(context_dir).rglob("*")):
+            if path.is_file():
+                digest.update(str(path.relative_to(context_dir)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _exists(client, tag):
+    try:
+        client.images.get(tag)
+        return True
+    except ImageNotFound:
+        return False
+
+
+def base_image(client, log=print):
+    """Debian bookworm minbase from debootstrap, imported as an image."""
+    tag = "mlinfra-fleet/base:" + context_hash("debootstrap", "minbase", SUITE, MIRROR)
+    if _exists(client, tag):
+        return tag
+    if os.geteuid() != 0:
+        raise FleetError("building the base image runs debootstrap, which needs root")
+    log(f"building {tag} with debootstrap (about 30 s)")
+    with tempfile.TemporaryDirectory(prefix="mlinfra-fleet-") as tmp:
+        root = os.path.join(tmp, "root")
+        run(["debootstrap", "--variant=minbase", SUITE, root, MIRROR], timeout=900)
+        tarball = os.path.join(tmp, "rootfs.tar")
+        run(["tar", "-C", root, "-cf", tarball, "."], timeout=300)
+        repo, version = tag.split(":")
+        client.api.import_image_from_file(tarball, repository=repo, tag=version,
+                                          changes=[f"LABEL {CACHE_LABEL}=base"])
+    return tag
+
+
+def _build(client, name, base, log):
+    context = IMAGES_DIR / name
+    tag = f"mlinfra-fleet/{name}:" + context_hash(base, context_dir=context)
+    if _exists(client, tag):
+        return tag
+    log(f"building {tag}")
+    try:
+        client.images.build(path=str(context), tag=tag, buildargs={"BASE": base}, rm=True,
+                            forcerm=True, pull=False, labels={CACHE_LABEL: name})
+    except BuildError as exc:
+        lines = [chunk.get("stream", "") or chunk.get("error", "") for chunk in exc.build_log]
+        tail = "".join(lines).strip().splitlines()[-20:]
+        raise FleetError(f"building {tag} failed: {exc.msg}\n" + "\n".join(tail)) from exc
+    return tag
+
+
+def fleet_images(client, log=print):
+    """Return (host_image, registry_image) tags, building what is missing."""
+    base = base_image(client, log)
+    return _build(client, "host", base, log), _build(client, "registry", base, log)
+
+
+def ssh_keygen(path):
+    """Create an ed25519 key pair at path (and path.pub) if it does not exist."""
+    if os.path.exists(path):
+        return
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "mlinfra-fleet", "-f", path],
+                   check=True, timeout=30)
