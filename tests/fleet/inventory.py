@@ -56,6 +56,8 @@ def build_inventory(hosts, key_file, registry, gpu_hosts=()):
                 "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
                                            "-o LogLevel=ERROR",
                 "fleet_registry": registry,
+                # The fleet's registry speaks plain HTTP: the docker role trusts it by name.
+                "docker_insecure_registries": [registry],
             },
             "children": children,
         }

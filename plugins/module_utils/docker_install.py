@@ -1,0 +1,226 @@
+# -*- coding: utf-8 -*-
+# Copyright: mlinfra contributors
+# Apache License 2.0 (see LICENSE)
+"""Docker Engine on a host: repository, packages, service, docker group, engine facts.
+
+`host` bundles the effects: host.run(argv), host.run_env(argv, env), host.fetch(url) -> bytes.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+import glob
+import grp
+import json
+import pwd
+
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_service as svc
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import files
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import packages as pk
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import for_family, plan_packages
+
+DISTRO_PACKAGES = {"debian": ["docker.io"], "redhat": ["moby-engine"]}
+UPSTREAM_PACKAGES = ["docker-ce", "docker-ce-cli", "containerd.io"]
+UPSTREAM_PLUGINS = ["docker-buildx-plugin", "docker-compose-plugin"]
+PINNED = ("docker.io", "moby-engine", "docker-ce", "docker-ce-cli")
+APT_KEYRING = pk.KEYRING_DIR + "/docker.asc"
+APT_SOURCES = pk.SOURCES_DIR + "/docker.sources"
+DNF_REPO = pk.YUM_REPOS_DIR + "/docker-ce.repo"
+
+
+class EngineError(Exception):
+    pass
+
+
+def package_list(channel, fam, plugins=True, extra=()):
+    base = list(DISTRO_PACKAGES[fam]) if channel == "distro" else list(UPSTREAM_PACKAGES)
+    if channel == "upstream" and plugins:
+        base += UPSTREAM_PLUGINS
+    return base + [p for p in extra if p not in base]
+
+
+def distro_path(os_release):
+    """download.docker.com's path for this distribution (debian, ubuntu, rhel, fedora, centos)."""
+    os_id = os_release.get("ID", "")
+    if os_id in ("debian", "ubuntu", "rhel", "fedora", "centos"):
+        return os_id
+    likes = os_release.get("ID_LIKE", "").split()
+    for candidate in ("ubuntu", "debian", "rhel", "fedora", "centos"):
+        if candidate in likes:
+            return candidate
+    return os_id
+
+
+def repo_files(fam, os_release, arch, base_url, key_bytes):
+    """{path: content} of the upstream repository definition (pure)."""
+    root = "%s/%s" % (base_url.rstrip("/"), distro_path(os_release))
+    if fam == "debian":
+        suite = os_release.get("VERSION_CODENAME") or os_release.get("UBUNTU_CODENAME")
+        if not suite:
+            raise EngineError("/etc/os-release has no VERSION_CODENAME; cannot pick the docker-ce suite")
+        return {APT_KEYRING: key_bytes,
+                APT_SOURCES: pk.deb822_source(root, suite, "stable", APT_KEYRING, arch)}
+    return {DNF_REPO: pk.dnf_repo("docker-ce-stable", "Docker CE Stable - $basearch",
+                                  root + "/$releasever/$basearch/stable", root + "/gpg")}
+
+
+def key_url(os_release, base_url, given=None):
+    return given or "%s/%s/gpg" % (base_url.rstrip("/"), distro_path(os_release))
+
+
+def ensure_repository(host, fam, os_release, arch, params, check_mode):
+    """Write keyring + source (or .repo), drop leftovers; return the list of changed paths."""
+    url_host = params["repo_base_url"].split("://", 1)[-1].split("/", 1)[0]
+    changed = []
+    key = None
+    if fam == "debian":
+        key = params["gpg_key"]
+        if key is None:
+            try:
+                key = host.fetch(key_url(os_release, params["repo_base_url"], params["gpg_key_url"]))
+            except Exception as exc:  # pylint: disable=broad-except
+                if not check_mode:
+                    raise EngineError("could not download the Docker repository key: %s. Set gpg_key to "
+                                      "the key's content, or gpg_key_url to a mirror" % exc)
+                key = files.read_bytes(APT_KEYRING) or b"<key from %s>" % url_host.encode()
+        if not pk.looks_like_key(key):
+            raise EngineError("gpg_key is not an OpenPGP public key (armored or binary)")
+        key = key.encode() if isinstance(key, str) else key
+    for path, content in repo_files(fam, os_release, arch, params["repo_base_url"], key).items():
+        if files.ensure_content(path, content, check_mode):
+            changed.append(path)
+    if fam == "debian":
+        lists = {}
+        for path in glob.glob(pk.SOURCES_DIR + "/*.list"):
+            with open(path, "r", encoding="utf-8", errors="replace") as handle:
+                lists[path] = handle.read()
+        for path in pk.legacy_entries(lists, url_host):
+            if files.ensure_absent(path, check_mode):
+                changed.append(path)
+        for path in glob.glob("/etc/apt/trusted.gpg.d/docker*.gpg"):
+            if files.ensure_absent(path, check_mode):
+                changed.append(path)
+    return changed
+
+
+def _resolve(manager, package, pattern):
+    versions = manager.available(package)
+    if not versions and not manager.updated:
+        manager.update()
+        versions = manager.available(package)
+    return pk.resolve_version(pattern, versions) if pattern else None
+
+
+def ensure_packages(manager, packages, state, pin, check_mode, recommends):
+    """Install/upgrade/remove; return [(package, action, from, to)] for changed packages."""
+    plan = [entry for entry in plan_packages(manager, packages, state, pin, PINNED) if entry[1]]
+    if check_mode or not plan:
+        return plan
+    removals = [p for p, action, _c, _w in plan if action == "remove"]
+    if removals:
+        manager.remove(removals)
+    installs = [(p, w) for p, action, _c, w in plan if action in ("install", "upgrade")]
+    if installs:
+        if any(not manager.available(p) for p, _w in installs) and not manager.updated:
+            manager.update()
+        specs = [manager.spec(p, _resolve(manager, p, w) if w and p in PINNED else None) for p, w in installs]
+        manager.install(specs, recommends)
+    return plan
+
+
+def ensure_service(host, check_mode):
+    """Docker enabled at boot and running; return the list of actions taken."""
+    actions = []
+    if svc.has_systemd():
+        rc, out, _err = host.run(["systemctl", "is-enabled", svc.SERVICE])
+        if rc != 0 or out.strip() not in ("enabled", "static", "enabled-runtime"):
+            actions.append("enable docker.service")
+        if not svc.is_active(host.run):
+            actions.append("start docker.service")
+        if actions and not check_mode:
+            rc, out, err = host.run(["systemctl", "enable", "--now", svc.SERVICE])
+            if rc != 0:
+                raise EngineError("systemctl enable --now docker failed: %s. See 'journalctl -u docker'"
+                                  % (err or out).strip())
+    elif not svc.is_active(host.run):
+        actions.append("start docker (init script)")
+        if not check_mode:
+            host.run(["update-rc.d", svc.SERVICE, "defaults"])
+            rc, out, err = host.run(["service", svc.SERVICE, "start"])
+            if rc != 0:
+                raise EngineError("service docker start failed: %s; see %s" % ((err or out).strip(), svc.DOCKERD_LOG))
+    if actions and not check_mode and not svc.wait_for_api(host.run, 60):
+        raise EngineError("dockerd did not answer within 60s of starting: %s"
+                          % "; ".join(svc.error_lines(svc.recent_logs(host.run))))
+    return actions
+
+
+def ensure_group_members(host, users, check_mode):
+    """Add users to the docker group; return the users added."""
+    if not users:
+        return []
+    try:
+        members = set(grp.getgrnam("docker").gr_mem)
+        gid = grp.getgrnam("docker").gr_gid
+    except KeyError:
+        if check_mode:
+            return list(users)
+        raise EngineError("the docker group does not exist although Docker is installed")
+    added = []
+    for user in users:
+        try:
+            entry = pwd.getpwnam(user)
+        except KeyError:
+            raise EngineError("user %r does not exist on this host; create it first or drop it from users" % user)
+        if user in members or entry.pw_gid == gid:
+            continue
+        added.append(user)
+        if not check_mode:
+            rc, out, err = host.run(["usermod", "-aG", "docker", user])
+            if rc != 0:
+                raise EngineError("usermod -aG docker %s failed: %s" % (user, (err or out).strip()))
+    return added
+
+
+def engine_facts(host):
+    """Server version, API version and storage driver from the running engine (None if it is down)."""
+    rc, out, _err = host.run(["timeout", "10", "docker", "version", "--format", "{{json .Server}}"])
+    facts = {"version": None, "api_version": None, "storage_driver": None}
+    if rc != 0:
+        return facts
+    try:
+        server = json.loads(out)
+    except ValueError:
+        return facts
+    facts["version"], facts["api_version"] = server.get("Version"), server.get("ApiVersion")
+    rc, out, _err = host.run(["timeout", "10", "docker", "info", "--format", "{{.Driver}}"])
+    facts["storage_driver"] = out.strip() if rc == 0 else None
+    return facts
+
+
+def converge(host, params, os_release, arch, check_mode):
+    fam = pk.family(os_release)
+    manager = for_family(fam, host.run, host.run_env)
+    result = {"changed": False, "actions": [], "repo_changed": [], "packages": {}}
+    if params["channel"] == "upstream" and params["state"] != "absent":
+        result["repo_changed"] = ensure_repository(host, fam, os_release, arch, params, check_mode)
+        result["actions"] += ["write %s" % p for p in result["repo_changed"]]
+        if result["repo_changed"] and not check_mode:
+            manager.update()
+    wanted = package_list(params["channel"], fam, params["plugins"], params["extra_packages"])
+    plan = ensure_packages(manager, wanted, params["state"], params["version"], check_mode,
+                           params["install_recommends"])
+    result["actions"] += ["%s %s%s" % (action, pkg, "=" + to if to else "") for pkg, action, _f, to in plan]
+    if params["state"] != "absent":
+        if params["manage_service"]:
+            if check_mode and plan:
+                result["actions"].append("enable and start docker")  # not installed yet: nothing to ask
+            else:
+                result["actions"] += ensure_service(host, check_mode)
+        result["actions"] += ["add %s to group docker" % u
+                              for u in ensure_group_members(host, params["users"], check_mode)]
+    result["changed"] = bool(result["actions"])
+    result["packages"] = {p: manager.installed(p) for p in wanted}
+    result.update(engine_facts(host))
+    return result

@@ -1,0 +1,193 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mlinfra contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+DOCUMENTATION = r"""
+---
+module: daemon_config
+short_description: Own /etc/docker/daemon.json by merging, with atomic writes and restart rollback
+version_added: 0.1.0
+description:
+  - Deep-merges O(settings) into the existing daemon.json (nested objects such as C(log-opts),
+    C(runtimes) and C(features) merge key by key; lists and scalars replace), removes the keys in
+    O(remove), and leaves every other key alone, including keys written by other tools.
+  - Compares parsed JSON, so a file that already means the desired configuration is not rewritten
+    and dockerd is not restarted.
+  - Writes atomically (temporary file in the same directory, fsync, rename), keeps owner and mode,
+    sorts keys and ends with a newline.
+  - Validates before writing: JSON-serialisable values, known conflicts (C(hosts) together with
+    systemd's C(-H fd://)), value shapes, and C(dockerd --validate) where the installed dockerd has it.
+  - With O(restart=auto), restarts dockerd on a real change and waits for its API. If dockerd does
+    not come back, restores the previous file, restarts again and fails with dockerd's own log lines.
+  - An existing file that is not valid JSON is never overwritten; the task fails and says so.
+author:
+  - mlinfra contributors
+options:
+  path:
+    description: The daemon configuration file.
+    type: path
+    default: /etc/docker/daemon.json
+  settings:
+    description:
+      - Keys to set. Merged into the file (O(mode=merge)) or making up the whole file (O(mode=replace)).
+    type: dict
+    default: {}
+  remove:
+    description:
+      - Keys to delete. A string is a top-level key; a list of strings is a path into nested objects,
+        for example C([log-opts, max-file]). Missing keys are ignored.
+    type: list
+    elements: raw
+    default: []
+  mode:
+    description:
+      - V(merge) keeps keys that O(settings) does not mention; V(replace) writes only O(settings).
+    type: str
+    choices: [merge, replace]
+    default: merge
+  backup:
+    description: Keep a timestamped copy of the previous file next to it when it changes.
+    type: bool
+    default: false
+  restart:
+    description:
+      - V(auto) restarts a running dockerd when the file really changed, and rolls back if it does not
+        come back. V(never) only writes the file.
+    type: str
+    choices: [auto, never]
+    default: auto
+  restart_timeout:
+    description: Seconds to wait for the Docker API after a restart.
+    type: int
+    default: 60
+  validate:
+    description: Run C(dockerd --validate --config-file) on the new content first, where supported.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    description: Reports whether the file would change and the resulting configuration.
+  diff_mode:
+    support: full
+    description: Shows the file before and after, as canonical JSON.
+  platform:
+    platforms: posix
+    support: full
+    description: Linux hosts with Docker Engine, with or without systemd.
+notes:
+  - Semantically equal files are left as they are, even if formatted differently.
+seealso:
+  - module: mlinfra.docker_ml.docker_engine
+"""
+
+EXAMPLES = r"""
+- name: Log rotation and ulimits, keeping every other key
+  mlinfra.docker_ml.daemon_config:
+    settings:
+      log-driver: json-file
+      log-opts:
+        max-size: 10m
+        max-file: "3"
+      default-ulimits:
+        nofile: {Name: nofile, Soft: 64000, Hard: 64000}
+      live-restore: true
+
+- name: Drop a debug flag someone left behind, with a backup
+  mlinfra.docker_ml.daemon_config:
+    remove:
+      - debug
+      - [log-opts, labels]
+    backup: true
+
+- name: Write the file only; restart later yourself
+  mlinfra.docker_ml.daemon_config:
+    settings:
+      registry-mirrors: ["https://mirror.example.com"]
+    restart: never
+"""
+
+RETURN = r"""
+config:
+  description: The configuration the file holds after the task (or would hold, in check mode).
+  returned: always
+  type: dict
+  sample: {"log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "3"}, "debug": true}
+changed_keys:
+  description: Dotted paths of the keys that changed.
+  returned: always
+  type: list
+  elements: str
+  sample: ["log-opts.max-size", "live-restore"]
+path:
+  description: The file managed.
+  returned: always
+  type: str
+  sample: /etc/docker/daemon.json
+backup_file:
+  description: The backup made of the previous file, if any.
+  returned: changed and O(backup=true)
+  type: str
+  sample: /etc/docker/daemon.json.20261123-101500.bak
+restarted:
+  description: Whether dockerd was restarted (and came back).
+  returned: always
+  type: bool
+  sample: true
+logs:
+  description: dockerd's last log lines when a restart failed and the file was rolled back.
+  returned: failure
+  type: list
+  elements: str
+  sample: ['failed to start daemon: error initializing graphdriver: no-such-driver']
+"""
+
+import socket
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.daemon_converge import (
+    DaemonConfigFailed, converge)
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.daemon_json import DaemonJsonError
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", default="/etc/docker/daemon.json"),
+            settings=dict(type="dict", default={}),
+            remove=dict(type="list", elements="raw", default=[]),
+            mode=dict(type="str", choices=["merge", "replace"], default="merge"),
+            backup=dict(type="bool", default=False),
+            restart=dict(type="str", choices=["auto", "never"], default="auto"),
+            restart_timeout=dict(type="int", default=60),
+            validate=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["restart_timeout"] < 1:
+        module.fail_json(msg="restart_timeout must be at least 1 second, got %d" % params["restart_timeout"])
+
+    def run(argv):
+        return module.run_command(argv)
+
+    try:
+        result = converge(run, params["path"], params["settings"], params["remove"], params["mode"],
+                          params["backup"], params["restart"], params["restart_timeout"],
+                          module.check_mode, params["validate"])
+    except (DaemonJsonError, DaemonConfigFailed) as exc:
+        extra = getattr(exc, "extra", {})
+        module.fail_json(msg="daemon_config on %s: %s" % (socket.gethostname(), exc), path=params["path"], **extra)
+    diff = result.pop("diff")
+    if module._diff and result["changed"]:  # pylint: disable=protected-access
+        result["diff"] = diff
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mlinfra contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+DOCUMENTATION = r"""
+---
+module: docker_engine
+short_description: Install Docker Engine (distribution or upstream packages) and keep it running
+version_added: 0.1.0
+description:
+  - Installs Docker Engine from the distribution (C(docker.io) on Debian/Ubuntu, C(moby-engine) on
+    Fedora-like hosts) or from Docker's upstream C(docker-ce) repository, optionally pinned to a
+    version (exact or glob), and keeps the service enabled and running, with systemd or with the
+    init script where there is no systemd.
+  - The upstream repository is written as a keyring plus a deb822 C(.sources) file with C(Signed-By)
+    (a C(.repo) file with dnf). Leftover C(docker.list) entries and C(apt-key) keyrings for the same
+    host, which make apt fail with "Conflicting values set for option Signed-By", are removed.
+  - Adds users to the C(docker) group.
+author:
+  - mlinfra contributors
+options:
+  channel:
+    description:
+      - V(distro) installs the distribution's package; V(upstream) uses Docker's C(docker-ce) repository.
+    type: str
+    choices: [distro, upstream]
+    default: distro
+  version:
+    description:
+      - Version pin for the engine (and CLI) packages, exact or a glob, matched against the full
+        package version (C(5:27.3.1-1~debian.12~bookworm)) or its upstream part (C(27.3.1), C(27.3.*)).
+      - Empty means any version (with O(state=latest), the newest).
+    type: str
+  state:
+    description:
+      - V(present) installs what is missing (and moves to the pinned version); V(latest) also upgrades;
+        V(absent) removes the packages (data under /var/lib/docker is kept).
+    type: str
+    choices: [present, latest, absent]
+    default: present
+  plugins:
+    description: With O(channel=upstream), also install the buildx and compose plugins.
+    type: bool
+    default: true
+  extra_packages:
+    description: More packages to install alongside the engine.
+    type: list
+    elements: str
+    default: []
+  install_recommends:
+    description: Let apt install recommended packages (dnf weak dependencies) too.
+    type: bool
+    default: false
+  repo_base_url:
+    description:
+      - Base URL of Docker's package repository (set a mirror here). The distribution path
+        (C(debian), C(ubuntu), C(rhel), C(fedora), C(centos)) is appended.
+    type: str
+    default: https://download.docker.com/linux
+  gpg_key:
+    description:
+      - The repository's OpenPGP public key itself (armored text). Takes precedence over O(gpg_key_url).
+    type: str
+  gpg_key_url:
+    description: Where to download the repository key from; defaults to O(repo_base_url)/<distro>/gpg.
+    type: str
+  manage_service:
+    description: Keep the docker service enabled at boot and running.
+    type: bool
+    default: true
+  users:
+    description: Users to add to the C(docker) group. They must exist.
+    type: list
+    elements: str
+    default: []
+attributes:
+  check_mode:
+    support: full
+    description: Reports the repository files, packages and service actions a real run would take.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+    support: full
+    description: Debian, Ubuntu (apt) and RHEL-family (dnf) hosts.
+notes:
+  - CI exercises the V(distro) channel end to end on Debian 12 hosts. The V(upstream) channel's files are
+    unit-tested and run in check mode there, because Docker's repository is not reachable from CI.
+seealso:
+  - module: mlinfra.docker_ml.daemon_config
+"""
+
+EXAMPLES = r"""
+- name: Docker from Debian/Ubuntu, running, with a deploy user in the docker group
+  mlinfra.docker_ml.docker_engine:
+    users: [deploy]
+
+- name: docker-ce 27.3 from Docker's repository, through a mirror
+  mlinfra.docker_ml.docker_engine:
+    channel: upstream
+    version: "27.3.*"
+    repo_base_url: https://mirror.example.com/docker-ce/linux
+
+- name: What would change (nothing is touched)
+  mlinfra.docker_ml.docker_engine:
+    channel: upstream
+  check_mode: true
+"""
+
+RETURN = r"""
+actions:
+  description: What was done (or would be, in check mode), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["write /etc/apt/sources.list.d/docker.sources", "install docker-ce=27.3.*", "start docker.service"]
+packages:
+  description: Installed version of each managed package (null if not installed).
+  returned: always
+  type: dict
+  sample: {"docker.io": "20.10.24+dfsg1-1+deb12u1"}
+repo_changed:
+  description: Repository files written or removed.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/etc/apt/keyrings/docker.asc", "/etc/apt/sources.list.d/docker.sources"]
+version:
+  description: The running engine's version (null if it is not running, e.g. in check mode before install).
+  returned: always
+  type: str
+  sample: 20.10.24+dfsg1
+api_version:
+  description: The running engine's API version.
+  returned: always
+  type: str
+  sample: "1.41"
+storage_driver:
+  description: The running engine's storage driver.
+  returned: always
+  type: str
+  sample: overlay2
+"""
+
+import socket
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_install
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.packages import PackagesError, parse_os_release
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import PackageManagerError
+
+
+class Host:
+    """The effects docker_install needs, bound to this module."""
+
+    def __init__(self, module):
+        self.module = module
+
+    def run(self, argv):
+        return self.module.run_command(argv)
+
+    def run_env(self, argv, env):
+        return self.module.run_command(argv, environ_update=env)
+
+    def fetch(self, url):
+        return open_url(url, timeout=30).read()
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            channel=dict(type="str", choices=["distro", "upstream"], default="distro"),
+            version=dict(type="str"),
+            state=dict(type="str", choices=["present", "latest", "absent"], default="present"),
+            plugins=dict(type="bool", default=True),
+            extra_packages=dict(type="list", elements="str", default=[]),
+            install_recommends=dict(type="bool", default=False),
+            repo_base_url=dict(type="str", default="https://download.docker.com/linux"),
+            gpg_key=dict(type="str", no_log=False),
+            gpg_key_url=dict(type="str"),
+            manage_service=dict(type="bool", default=True),
+            users=dict(type="list", elements="str", default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["state"] == "latest" and params["version"]:
+        module.fail_json(msg="state=latest and a version pin contradict each other: drop one of them")
+    if not params["repo_base_url"].startswith(("http://", "https://", "file://")):
+        module.fail_json(msg="repo_base_url must be an http(s):// or file:// URL, got %r" % params["repo_base_url"])
+    try:
+        with open("/etc/os-release", "r", encoding="utf-8") as handle:
+            os_release = parse_os_release(handle.read())
+        dpkg = module.get_bin_path("dpkg")
+        arch = module.run_command([dpkg, "--print-architecture"])[1].strip() if dpkg else None
+        result = docker_install.converge(Host(module), params, os_release, arch, module.check_mode)
+    except (docker_install.EngineError, PackagesError, PackageManagerError, OSError) as exc:
+        module.fail_json(msg="docker_engine on %s: %s" % (socket.gethostname(), exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
