@@ -56,7 +56,7 @@ def repo_files(fam, os_release, arch, base_url, key_bytes):
     """{path: content} of the upstream repository definition (pure)."""
     root = "%s/%s" % (base_url.rstrip("/"), distro_path(os_release))
     if fam == "debian":
-        suite = os_release.get("VERSION_CODENAME") or os_release.get("UBUNTU_CODENAME")
+        suite = os_release.get("UBUNTU_CODENAME") or os_release.get("VERSION_CODENAME")
         if not suite:
             raise EngineError("/etc/os-release has no VERSION_CODENAME; cannot pick the docker-ce suite")
         return {APT_KEYRING: key_bytes,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import socket
 import time
 import urllib.request
@@ -41,6 +42,14 @@ def inventory_path(name):
 
 def _prefix(name):
     return f"mlinfra-fleet-{name}"
+
+
+def nofile_ceiling(wanted=64000):
+    """The hosts cannot raise RLIMIT_NOFILE (no CAP_SYS_RESOURCE) above this machine's hard limit:
+    if that is below the role's default (64000), the fleet's hosts get the ceiling instead, or
+    every inner container would fail with 'error setting rlimit type 7'."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return None if hard == resource.RLIM_INFINITY or hard >= wanted else hard
 
 
 def _free_port():
@@ -197,6 +206,10 @@ def up(name="default", hosts=3, gpu_hosts=(), log=print, timeout=180):
 
     inventory = build_inventory(inventory_hosts, key, f"{REGISTRY_ALIAS}:5000", gpu_hosts)
     inventory["all"]["vars"]["fleet_registry_local"] = f"127.0.0.1:{registry_port}"
+    nofile = nofile_ceiling()
+    if nofile is not None:
+        inventory["all"]["vars"]["docker_daemon_settings"] = {
+            "default-ulimits": {"nofile": {"Name": "nofile", "Soft": nofile, "Hard": nofile}}}
     inventory_path(name).write_text(yaml.safe_dump(inventory, sort_keys=False))
     (sdir / "state.json").write_text(json.dumps({"name": name, "hosts": inventory_hosts, "subnet": subnet,
                                                  "registry_port": registry_port}, indent=2))

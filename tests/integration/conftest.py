@@ -59,3 +59,19 @@ def make_fleet():
     yield factory
     for fl in made:
         fl.down()
+
+
+def recap(stdout):
+    """PLAY RECAP of an ansible-playbook run -> {host: {"ok": n, "changed": n, "failed": n, ...}}."""
+    import re  # pylint: disable=import-outside-toplevel
+    counts = {}
+    for match in re.finditer(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", stdout, re.M):
+        counts[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
+    return counts
+
+
+def host_exec(fl, host, *cmd):
+    """Observe a fleet host from outside (test-side only): docker exec, return (rc, output)."""
+    import docker  # pylint: disable=import-outside-toplevel
+    result = docker.from_env().containers.get(fl.container(host)).exec_run(list(cmd))
+    return result.exit_code, result.output.decode()
