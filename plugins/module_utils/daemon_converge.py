@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: mlinfra contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Bring daemon.json to a desired state: plan, validate, write atomically, restart, roll back.
 
 Shared by the daemon_config and nvidia_toolkit modules. `run` is like AnsibleModule.run_command.

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: mlinfra contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """daemon.json as data: load, deep-merge, remove, compare, render, validate, backup.
 
 Pure functions except load/atomic_write/backup, which touch only the file they are given.
@@ -17,7 +17,6 @@ import math
 import os
 import shutil
 import time
-
 
 
 class DaemonJsonError(Exception):

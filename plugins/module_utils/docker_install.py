@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: mlinfra contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Docker Engine on a host: repository, packages, service, docker group, engine facts.
 
 `host` bundles the effects: host.run(argv), host.run_env(argv, env), host.fetch(url) -> bytes.

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: mlinfra contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The docker service on a host: systemd or init script, restart, wait for the API, logs.
 
 `run` is a callable like AnsibleModule.run_command: run(argv) -> (rc, stdout, stderr).

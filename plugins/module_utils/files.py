@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: mlinfra contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Small, safe file operations: read if present, atomic write keeping owner and mode, remove."""
 
 from __future__ import absolute_import, division, print_function

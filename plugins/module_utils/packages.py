@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: mlinfra contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Package repositories and version pins as data (pure: no Ansible, no host access).
 
 Shared by docker_engine (docker-ce) and nvidia_toolkit (NVIDIA Container Toolkit).

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: mlinfra contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """apt and dnf behind one small interface. `run` is like AnsibleModule.run_command."""
 
 from __future__ import absolute_import, division, print_function
@@ -27,7 +27,7 @@ class Apt:
         rc, out, _err = self.run(["dpkg-query", "-W", "-f", "${db:Status-Abbrev}|${Version}", package])
         if rc != 0:
             return None
-        status, _, version = out.partition("|")
+        status, dummy, version = out.partition("|")
         return version.strip() if status.startswith("ii") else None
 
     def available(self, package):

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: mlinfra contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -20,13 +20,13 @@ description:
     and dockerd is not restarted.
   - Writes atomically (temporary file in the same directory, fsync, rename), keeps owner and mode,
     sorts keys and ends with a newline.
-  - Validates before writing: JSON-serialisable values, known conflicts (C(hosts) together with
+  - Validates before writing, in this order - JSON-serialisable values, known conflicts (C(hosts) together with
     systemd's C(-H fd://)), value shapes, and C(dockerd --validate) where the installed dockerd has it.
   - With O(restart=auto), restarts dockerd on a real change and waits for its API. If dockerd does
     not come back, restores the previous file, restarts again and fails with dockerd's own log lines.
   - An existing file that is not valid JSON is never overwritten; the task fails and says so.
 author:
-  - mlinfra contributors
+  - mlinfra contributors (@mlinfra)
 options:
   path:
     description: The daemon configuration file.

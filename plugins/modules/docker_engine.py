@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: mlinfra contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -22,7 +22,7 @@ description:
     host, which make apt fail with "Conflicting values set for option Signed-By", are removed.
   - Adds users to the C(docker) group.
 author:
-  - mlinfra contributors
+  - mlinfra contributors (@mlinfra)
 options:
   channel:
     description:
@@ -84,6 +84,7 @@ attributes:
     description: Reports the repository files, packages and service actions a real run would take.
   diff_mode:
     support: none
+    description: Package and repository changes are listed in RV(actions) instead.
   platform:
     platforms: posix
     support: full
@@ -183,7 +184,7 @@ def main():
             install_recommends=dict(type="bool", default=False),
             repo_base_url=dict(type="str", default="https://download.docker.com/linux"),
             gpg_key=dict(type="str", no_log=False),
-            gpg_key_url=dict(type="str"),
+            gpg_key_url=dict(type="str", no_log=False),
             manage_service=dict(type="bool", default=True),
             users=dict(type="list", elements="str", default=[]),
         ),

@@ -46,7 +46,7 @@ def test_systemd_is_running_on_each_host(fl):
                        "-a", "systemctl is-system-running", check=False,
                        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
     results = _host_results(proc.stdout)
-    assert {host: body for host, (_, body) in results.items()} == {
+    assert {host: body for host, (dummy, body) in results.items()} == {
         "host1": "running", "host2": "running", "host3": "running"}
 
 
