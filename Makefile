@@ -30,7 +30,7 @@ $(COLL_LINK):
 
 collection: $(COLL_LINK)
 
-unit: venv
+unit: venv collection
 	$(BIN)/pytest -q tests/unit
 
 # ansible-test installs its own pinned linters: give it a virtualenv of its own (.venv-sanity), and
