@@ -17,6 +17,9 @@ def main(argv=None):
     parser.add_argument("--name", default="default", help="fleet name (several fleets may coexist)")
     parser.add_argument("--hosts", type=int, default=3, help="number of hosts for 'up' (default 3)")
     parser.add_argument("--gpu-hosts", default="", help="comma-separated hosts to put in gpu_hosts")
+    parser.add_argument("--fixtures", action="store_true",
+                        help="also build the ML stack's test fixture images, push them to the fleet "
+                             "registry and point the inventory's image variables at them")
     args = parser.parse_args(argv)
 
     def log(msg):
@@ -26,7 +29,7 @@ def main(argv=None):
     try:
         if args.command == "up":
             gpu = [h for h in args.gpu_hosts.split(",") if h]
-            path = fleet.up(args.name, args.hosts, gpu, log=log)
+            path = fleet.up(args.name, args.hosts, gpu, log=log, fixtures=args.fixtures)
             log(f"up in {time.monotonic() - started:.1f}s")
             print(path)
         elif args.command == "down":

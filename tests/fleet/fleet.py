@@ -162,7 +162,7 @@ def _remove_extra_hosts(client, name, keep, log):
                 volume.remove(force=True)
 
 
-def up(name="default", hosts=3, gpu_hosts=(), log=print, timeout=180):
+def up(name="default", hosts=3, gpu_hosts=(), log=print, timeout=180, fixtures=False):
     """Make the fleet exist and answer; return the inventory path. Safe to call again."""
     if hosts < 1:
         raise FleetError("--hosts must be at least 1")
@@ -210,6 +210,13 @@ def up(name="default", hosts=3, gpu_hosts=(), log=print, timeout=180):
     if nofile is not None:
         inventory["all"]["vars"]["docker_daemon_settings"] = {
             "default-ulimits": {"nofile": {"Name": "nofile", "Soft": nofile, "Hard": nofile}}}
+    all_vars = inventory["all"]["vars"]
+    # Hosts publish cross-host services (postgres for a remote MLflow) on their fleet address.
+    all_vars["ml_stack_private_address"] = "{{ fleet_ip }}"
+    if fixtures:
+        from .fixtures import push_fixtures  # pylint: disable=import-outside-toplevel
+        for service, remote in push_fixtures(client, registry_port, sdir.parent, log).items():
+            all_vars[f"ml_stack_{service}_image"] = f"{REGISTRY_ALIAS}:5000/{remote}"
     inventory_path(name).write_text(yaml.safe_dump(inventory, sort_keys=False))
     (sdir / "state.json").write_text(json.dumps({"name": name, "hosts": inventory_hosts, "subnet": subnet,
                                                  "registry_port": registry_port}, indent=2))

@@ -28,6 +28,7 @@ def context_hash(*parts, context_dir=None):
         for path in sorted(Path(context_dir).rglob("*")):
             if path.is_file():
                 digest.update(str(path.relative_to(context_dir)).encode())
+                digest.update(b"x" if path.stat().st_mode & 0o111 else b"-")
                 digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -59,20 +60,25 @@ def base_image(client, log=print):
     return tag
 
 
-def _build(client, name, base, log):
-    context = IMAGES_DIR / name
-    tag = f"mlinfra-fleet/{name}:" + context_hash(base, context_dir=context)
+def _build_context(client, tag, context, base, log, label):
+    """Build context (a directory) as tag unless that tag exists already."""
     if _exists(client, tag):
         return tag
     log(f"building {tag}")
     try:
         client.images.build(path=str(context), tag=tag, buildargs={"BASE": base}, rm=True,
-                            forcerm=True, pull=False, labels={CACHE_LABEL: name})
+                            forcerm=True, pull=False, labels={CACHE_LABEL: label})
     except BuildError as exc:
         lines = [chunk.get("stream", "") or chunk.get("error", "") for chunk in exc.build_log]
         tail = "".join(lines).strip().splitlines()[-20:]
         raise FleetError(f"building {tag} failed: {exc.msg}\n" + "\n".join(tail)) from exc
     return tag
+
+
+def _build(client, name, base, log):
+    context = IMAGES_DIR / name
+    tag = f"mlinfra-fleet/{name}:" + context_hash(base, context_dir=context)
+    return _build_context(client, tag, context, base, log, label=name)
 
 
 def fleet_images(client, log=print):

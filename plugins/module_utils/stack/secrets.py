@@ -1,0 +1,104 @@
+# -*- coding: utf-8 -*-
+# Copyright: mlinfra contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The stack's secrets on the host: given or generated once, kept under /etc/mlinfra/<project>/ (0600
+root), reused on every run; and the runtime files handed to containers (exact owner and mode)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+import os
+import secrets as pysecrets
+
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import files
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.units import StackInputError
+
+PLACEHOLDER = "(generated on the first real run)"
+
+
+def needed(params):
+    """[(secret name, value given as a parameter or None, parameter name)] for the enabled services."""
+    wanted = []
+    if params.get("postgres"):
+        wanted.append(("postgres_password", params["postgres"].get("password"), "postgres.password"))
+    if params.get("redis"):
+        wanted.append(("redis_password", params["redis"].get("password"), "redis.password"))
+    mlflow = params.get("mlflow")
+    if mlflow:
+        given = mlflow.get("db_password")
+        if given is None and not params.get("postgres"):
+            raise StackInputError("mlflow.db_password is required when postgres runs on another host "
+                                  "(the role reads it from the db host)")
+        wanted.append(("mlflow_db_password", given, "mlflow.db_password"))
+        if mlflow.get("basic_auth"):
+            wanted.append(("mlflow_admin_password", mlflow.get("admin_password"), "mlflow.admin_password"))
+            wanted.append(("mlflow_secret_key", None, None))
+    return wanted
+
+
+def _ensure_dir(path, check_mode):
+    if os.path.isdir(path):
+        if (os.stat(path).st_mode & 0o777) != 0o700 and not check_mode:
+            os.chmod(path, 0o700)
+        return False
+    if not check_mode:
+        os.makedirs(path, 0o700)
+        os.chmod(path, 0o700)
+    return True
+
+
+def resolve(params, directory, check_mode):
+    """Return ({name: value}, [changed paths]). mlflow_db_password falls back to the local
+    postgres_password; a given value replaces the stored one."""
+    values, changed = {}, []
+    if _ensure_dir(directory, check_mode):
+        changed.append(directory)
+    for name, given, param in needed(params):
+        if name == "mlflow_db_password" and given is None:
+            values[name] = values["postgres_password"]
+            continue
+        if given is not None and (not given or "\n" in given):
+            raise StackInputError("%s must be a non-empty single line" % param)
+        path = os.path.join(directory, name)
+        stored = files.read_bytes(path)
+        stored = stored.decode("utf-8").strip() if stored is not None else None
+        value = given if given is not None else stored
+        if value is None:
+            value = PLACEHOLDER if check_mode else pysecrets.token_urlsafe(24)
+        if stored != value or _wrong_mode(path, 0o600, 0):
+            changed.append(path)
+            if not check_mode:
+                write_exact(path, value + "\n", 0o600, 0, 0)
+        values[name] = value
+    return values, changed
+
+
+def _wrong_mode(path, mode, uid):
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return True
+    return (stat.st_mode & 0o7777) != mode or stat.st_uid != uid
+
+
+def write_exact(path, content, mode, uid, gid):
+    files.atomic_write(path, content, default_mode=mode)
+    os.chown(path, uid, gid)
+    os.chmod(path, mode)
+
+
+def ensure_runtime_files(runtime_files, check_mode):
+    """Make each runtime file hold its content with its exact owner and mode; return changed paths."""
+    changed = []
+    for item in runtime_files:
+        directory = os.path.dirname(item["path"])
+        if not os.path.isdir(directory) and not check_mode:
+            os.makedirs(directory, 0o700)
+        current = files.read_bytes(item["path"])
+        if current == item["content"].encode("utf-8") and not _wrong_mode(item["path"], item["mode"], item["uid"]):
+            continue
+        changed.append(item["path"])
+        if not check_mode:
+            write_exact(item["path"], item["content"], item["mode"], item["uid"], item["gid"])
+    return changed

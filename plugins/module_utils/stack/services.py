@@ -1,0 +1,159 @@
+# -*- coding: utf-8 -*-
+# Copyright: mlinfra contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What each service needs beyond the common fields: command, env, mounts, runtime files, health
+(pure). Each function takes the service's parameters and a context and returns a partial spec."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+import re
+
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.units import StackInputError, duration_ns
+
+SERVICE_UID = 999  # the official postgres and redis images run their server as uid/gid 999
+MLFLOW_PORT = 5000
+
+
+def _check(test, interval="5s", timeout="5s", retries=10, start_period="60s"):
+    return {"Test": test, "Interval": duration_ns(interval, "interval"), "Timeout": duration_ns(timeout, "timeout"),
+            "Retries": retries, "StartPeriod": duration_ns(start_period, "start_period")}
+
+
+def _file(ctx, name, content, mode, uid=0):
+    return {"path": "%s/%s" % (ctx["runtime_dir"], name), "content": content, "mode": mode, "uid": uid, "gid": uid}
+
+
+def _name(ctx, service):
+    return "%s-%s" % (ctx["project"], service.replace("_", "-"))
+
+
+def pg_major_from_image(image):
+    """'postgres:15.8-bookworm' -> 15; None where the tag does not say."""
+    tag = image.rsplit("/", 1)[-1].partition(":")[2]
+    match = re.match(r"(\d+)", tag)
+    return int(match.group(1)) if match else None
+
+
+def postgres(p, ctx):
+    major = pg_major_from_image(p["image"])
+    # The official image moved PGDATA's parent to /var/lib/postgresql from major 18 on.
+    data_path = p.get("data_path") or ("/var/lib/postgresql" if major and major >= 18 else "/var/lib/postgresql/data")
+    secret = _file(ctx, "postgres_password", ctx["secrets"]["postgres_password"], 0o400, SERVICE_UID)
+    return {
+        "env": {"POSTGRES_USER": p["user"], "POSTGRES_DB": p["db"],
+                "POSTGRES_PASSWORD_FILE": "/run/secrets/postgres_password"},
+        "ports": ["127.0.0.1:5432:5432"],
+        "mounts": [["volume", p.get("data_volume") or "%s-data" % _name(ctx, "postgres"), data_path, False],
+                   ["bind", secret["path"], "/run/secrets/postgres_password", True]],
+        "files": [secret],
+        # Socket-only readiness lies during initdb: ask over TCP.
+        "healthcheck": _check(["CMD-SHELL", "pg_isready -q -h 127.0.0.1 -p 5432 -U %s -d %s" % (p["user"], p["db"])]),
+        "data_path": data_path,
+    }
+
+
+REDIS_CONF_PATH = "/usr/local/etc/redis/redis.conf"
+
+
+def redis(p, ctx):
+    conf = "\n".join([
+        "# Managed by mlinfra.docker_ml",
+        "bind 0.0.0.0",
+        "protected-mode no",
+        "requirepass %s" % ctx["secrets"]["redis_password"],
+        "appendonly %s" % ("yes" if p.get("appendonly", True) else "no"),
+        "dir /data",
+    ]) + "\n"
+    config = _file(ctx, "redis.conf", conf, 0o600, SERVICE_UID)
+    # redis-cli exits 0 on NOAUTH: look for PONG, with the password from the config, not the command line.
+    probe = ("REDISCLI_AUTH=\"$(sed -n 's/^requirepass //p' %s)\" redis-cli -h 127.0.0.1 ping | grep -q PONG"
+             % REDIS_CONF_PATH)
+    return {
+        "command": ["redis-server", REDIS_CONF_PATH],
+        "ports": ["127.0.0.1:6379:6379"],
+        "mounts": [["volume", p.get("data_volume") or "%s-data" % _name(ctx, "redis"), "/data", False],
+                   ["bind", config["path"], REDIS_CONF_PATH, True]],
+        "files": [config],
+        "healthcheck": _check(["CMD-SHELL", probe], start_period="20s"),
+    }
+
+
+def mlflow_db_uri(p, ctx):
+    host = p.get("db_host") or ("postgres" if "postgres" in ctx["enabled"] else None)
+    if not host:
+        raise StackInputError("mlflow.db_host is required when postgres does not run on this host")
+    # SQLAlchemy 2.1 maps plain postgresql:// to psycopg 3: name the driver the image really has.
+    return "postgresql+%s://%s@%s:%d/%s" % (p.get("db_driver") or "psycopg2", p["db_user"], host, p["db_port"],
+                                            p["db_name"])
+
+
+def mlflow(p, ctx):
+    password = ctx["secrets"]["mlflow_db_password"]
+    if ":" in password or "\\" in password:
+        raise StackInputError("mlflow.db_password may not contain ':' or '\\' (it goes into a pgpass file)")
+    pgpass = _file(ctx, "pgpass", "*:*:*:%s:%s\n" % (p["db_user"], password), 0o600)
+    allowed = ["127.0.0.1:*", "localhost:*", "mlflow:*", "%s:*" % _name(ctx, "mlflow")]
+    allowed += ["%s:*" % h if ":" not in h else h for h in p.get("allowed_hosts") or []]
+    command = ["mlflow", "server", "--backend-store-uri", mlflow_db_uri(p, ctx), "--serve-artifacts",
+               "--artifacts-destination", "/mlartifacts", "--host", "0.0.0.0", "--port", str(MLFLOW_PORT),
+               "--workers", str(p["workers"]), "--allowed-hosts", ",".join(dict.fromkeys(allowed))]
+    env = {"PGPASSFILE": "/run/secrets/pgpass"}
+    mounts = [["volume", p.get("artifacts_volume") or "%s-artifacts" % _name(ctx, "mlflow"), "/mlartifacts", False],
+              ["bind", pgpass["path"], "/run/secrets/pgpass", True]]
+    files = [pgpass]
+    if p.get("basic_auth"):
+        ini = _file(ctx, "basic_auth.ini", "\n".join([
+            "[mlflow]",
+            "default_permission = %s" % p["default_permission"],
+            "database_uri = sqlite:////mlflow-auth/basic_auth.db",
+            "admin_username = %s" % p["admin_username"],
+            "admin_password = %s" % ctx["secrets"]["mlflow_admin_password"],
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth",
+        ]) + "\n", 0o600)
+        files.append(ini)
+        command += ["--app-name", "basic-auth"]
+        env.update({"MLFLOW_AUTH_CONFIG_PATH": "/run/secrets/basic_auth.ini",
+                    "MLFLOW_FLASK_SERVER_SECRET_KEY": ctx["secrets"]["mlflow_secret_key"]})
+        mounts += [["volume", "%s-auth" % _name(ctx, "mlflow"), "/mlflow-auth", False],
+                   ["bind", ini["path"], "/run/secrets/basic_auth.ini", True]]
+    # The image has no curl: ask /health with its own Python.
+    probe = ("import urllib.request; urllib.request.urlopen('http://127.0.0.1:%d/health', timeout=4)" % MLFLOW_PORT)
+    return {"command": command, "env": env, "ports": ["127.0.0.1:%d:%d" % (MLFLOW_PORT, MLFLOW_PORT)],
+            "mounts": mounts, "files": files, "healthcheck": _check(["CMD", "python", "-c", probe], start_period="120s")}
+
+
+def models_config(models):
+    """TF Serving's model_config_list text proto."""
+    lines = ["model_config_list {"]
+    for model in models:
+        lines += ["  config {", '    name: "%s"' % model["name"], '    base_path: "%s"' % model["base_path"],
+                  '    model_platform: "tensorflow"', "  }"]
+    return "\n".join(lines + ["}"]) + "\n"
+
+
+def tf_serving(p, ctx):
+    models = [dict(m, base_path=m.get("base_path") or "/models/%s" % m["name"]) for m in p.get("models") or []]
+    if not models:
+        models = [{"name": p.get("model_name") or "model", "base_path": "/models/%s" % (p.get("model_name") or "model")}]
+    for model in models:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", model["name"]):
+            raise StackInputError("tf_serving.models: %r is not a valid model name" % model["name"])
+    if p.get("models_path"):
+        models_mount = ["bind", p["models_path"], "/models", True]
+    else:
+        models_mount = ["volume", p.get("models_volume") or "%s-models" % _name(ctx, "tf_serving"), "/models", True]
+    built = {"ports": ["127.0.0.1:8501:8501", "127.0.0.1:8500:8500"], "mounts": [models_mount], "files": [],
+             # The CPU image has no curl, wget or python: health is asked from the host over REST.
+             "healthcheck": None, "probe": {"port": 8501, "models": [m["name"] for m in models]}}
+    if len(models) == 1 and not p.get("models"):
+        built["env"] = {"MODEL_NAME": models[0]["name"]}
+        built["command"] = list(p.get("extra_args") or []) or None
+    else:
+        config = _file(ctx, "models.config", models_config(models), 0o644)
+        built["files"].append(config)
+        built["mounts"].append(["bind", config["path"], "/etc/tfserving/models.config", True])
+        built["command"] = ["--model_config_file=/etc/tfserving/models.config",
+                            "--model_config_file_poll_wait_seconds=0"] + list(p.get("extra_args") or [])
+    return built

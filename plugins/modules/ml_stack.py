@@ -1,0 +1,476 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mlinfra contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+DOCUMENTATION = r"""
+---
+module: ml_stack
+short_description: Postgres, Redis, MLflow and TF Serving as health-gated containers, in one call per host
+version_added: 0.1.0
+description:
+  - Brings the ML services enabled on this host (any subset of O(postgres), O(redis), O(mlflow), O(tf_serving))
+    to the declared state on a private bridge network with named volumes, in dependency order
+    (postgres and redis, then mlflow, then tf_serving), and waits until each phase is healthy, all
+    services of a phase at once, within one bounded O(health_timeout).
+  - Compares only the fields it sets against C(docker inspect), normalising Docker's defaults (the
+    image's env and labels, an unset command, durations). A container is recreated only when a field
+    that needs it differs; memory, CPUs and restart policy change in place; a stopped container is started.
+  - Secrets (Postgres, Redis and MLflow admin passwords) are generated once when not given, stored under
+    O(secrets_dir)/<project>/ (0600 root), reused on every run and handed to containers as files, never
+    in module output.
+  - MLflow uses the Postgres backend (password through a pgpass file) and serves artifacts from a
+    named volume; when its image changes, C(mlflow db upgrade) runs as a one-shot container first.
+  - A Postgres data volume of another major version than the image stops the run before anything changes.
+  - Uses the Docker SDK for Python on the host (the C(docker) role installs it).
+author:
+  - mlinfra contributors (@mlinfra)
+requirements:
+  - Docker SDK for Python >= 5.0 on the managed host
+options:
+  project:
+    description: Prefix of container, network and volume names, and the value of their C(org.mlinfra.project) label.
+    type: str
+    default: mlstack
+  state:
+    description:
+      - V(present) creates, updates and starts; V(stopped) keeps the containers but stopped;
+        V(absent) removes the containers (volumes stay unless O(purge_volumes=true)).
+    type: str
+    choices: [present, stopped, absent]
+    default: present
+  purge_volumes:
+    description: With O(state=absent), also remove the services' named volumes (their data is lost).
+    type: bool
+    default: false
+  network:
+    description: The user-defined bridge network; defaults to O(project).
+    type: str
+  secrets_dir:
+    description: Where generated secrets and runtime files live (a directory per project).
+    type: path
+    default: /etc/mlinfra
+  pull:
+    description:
+      - V(missing) pulls an image only if the host lacks it; V(always) pulls every run and recreates
+        only when the image ID changed; V(never) fails if the image is missing.
+    type: str
+    choices: [missing, always, never]
+    default: missing
+  registry_auth:
+    description: Credentials for private registries, used when pulling.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      registry:
+        description: The registry host (and port), as it appears in image names.
+        type: str
+        required: true
+      username:
+        description: User name.
+        type: str
+        required: true
+      password:
+        description: Password or token.
+        type: str
+        required: true
+  health_timeout:
+    description: Seconds to wait, in all, for the services to become healthy.
+    type: int
+    default: 300
+  docker_host:
+    description: The Docker engine's address.
+    type: str
+    default: unix:///var/run/docker.sock
+  api_version:
+    description: Docker API version to use; V(auto) asks the engine.
+    type: str
+    default: auto
+  postgres:
+    description: Run Postgres on this host (the MLflow backend store). Omit to not run it here.
+    type: dict
+    suboptions:
+      image: &c_image
+        description: Image reference. Pin a tag; never C(latest).
+        type: str
+        required: true
+      env: &c_env
+        description: Extra environment variables.
+        type: dict
+        default: {}
+      ports: &c_ports
+        description:
+          - Port bindings C([ip:]host_port:container_port[/proto]). Without an IP the port is bound to 127.0.0.1;
+            give C(0.0.0.0:...) or another address to open it on purpose. Omit for the service's default
+            (loopback only); an empty list publishes nothing.
+        type: list
+        elements: str
+      volumes: &c_volumes
+        description: Extra mounts C(source:/container/path[:ro]); a source starting with / is a bind mount.
+        type: list
+        elements: str
+        default: []
+      memory: &c_memory
+        description: Memory limit, e.g. C(2g). Changed in place.
+        type: str
+      cpus: &c_cpus
+        description: CPU limit, e.g. C(1.5). Changed in place.
+        type: float
+      shm_size: &c_shm_size
+        description: Size of /dev/shm, e.g. C(256m).
+        type: str
+      ulimits: &c_ulimits
+        description: Limits C(name=soft[:hard]), e.g. C(nofile=65536:65536).
+        type: list
+        elements: str
+        default: []
+      restart_policy: &c_restart_policy
+        description: Restart policy. Changed in place.
+        type: str
+        choices: ["no", always, unless-stopped, on-failure]
+        default: unless-stopped
+      log_driver: &c_log_driver
+        description: Logging driver; unset uses the daemon's.
+        type: str
+      log_options: &c_log_options
+        description: Logging driver options.
+        type: dict
+      healthcheck: &c_healthcheck
+        description: Override the built-in health check (keys test, interval, timeout, retries, start_period) or C({disable = true}).
+        type: dict
+      gpus: &c_gpus
+        description: GPUs to request, C([all]) or device indices/UUIDs. Empty for none.
+        type: list
+        elements: str
+        default: []
+      user:
+        description: Database user created on first start.
+        type: str
+        default: mlflow
+      db:
+        description: Database created on first start.
+        type: str
+        default: mlflow
+      password:
+        description: The database password; generated and stored on the host when omitted.
+        type: str
+      data_volume:
+        description: Named volume for the data directory; defaults to <project>-postgres-data.
+        type: str
+      data_path:
+        description: The data directory in the container; defaults to the official image's for its major version.
+        type: str
+  redis:
+    description: Run Redis (password required, append-only persistence) on this host.
+    type: dict
+    suboptions:
+      image: *c_image
+      env: *c_env
+      ports: *c_ports
+      volumes: *c_volumes
+      memory: *c_memory
+      cpus: *c_cpus
+      shm_size: *c_shm_size
+      ulimits: *c_ulimits
+      restart_policy: *c_restart_policy
+      log_driver: *c_log_driver
+      log_options: *c_log_options
+      healthcheck: *c_healthcheck
+      gpus: *c_gpus
+      password:
+        description: The Redis password; generated and stored on the host when omitted.
+        type: str
+      data_volume:
+        description: Named volume for /data; defaults to <project>-redis-data.
+        type: str
+      appendonly:
+        description: Append-only-file persistence.
+        type: bool
+        default: true
+  mlflow:
+    description: Run the MLflow tracking server (Postgres backend, artifacts served from a volume) on this host.
+    type: dict
+    suboptions:
+      image: *c_image
+      env: *c_env
+      ports: *c_ports
+      volumes: *c_volumes
+      memory: *c_memory
+      cpus: *c_cpus
+      shm_size: *c_shm_size
+      ulimits: *c_ulimits
+      restart_policy: *c_restart_policy
+      log_driver: *c_log_driver
+      log_options: *c_log_options
+      healthcheck: *c_healthcheck
+      gpus: *c_gpus
+      db_host:
+        description: Where Postgres listens; defaults to the postgres container when it runs on this host.
+        type: str
+      db_driver:
+        description: The SQLAlchemy Postgres driver installed in the MLflow image.
+        type: str
+        choices: [psycopg2, psycopg]
+        default: psycopg2
+      db_port:
+        description: Postgres port.
+        type: int
+        default: 5432
+      db_user:
+        description: Postgres user.
+        type: str
+        default: mlflow
+      db_name:
+        description: Postgres database.
+        type: str
+        default: mlflow
+      db_password:
+        description: Postgres password; defaults to the local postgres secret when Postgres runs on this host.
+        type: str
+      artifacts_volume:
+        description: Named volume for artifacts; defaults to <project>-mlflow-artifacts.
+        type: str
+      workers:
+        description: Server worker processes.
+        type: int
+        default: 2
+      allowed_hosts:
+        description: Extra Host header values the server accepts (MLflow's --allowed-hosts); a port wildcard is added.
+        type: list
+        elements: str
+        default: []
+      basic_auth:
+        description: Enable MLflow's basic-auth app (its own database on a volume, a stable secret key).
+        type: bool
+        default: false
+      admin_username:
+        description: Admin user for basic-auth.
+        type: str
+        default: admin
+      admin_password:
+        description: Admin password for basic-auth; generated and stored on the host when omitted.
+        type: str
+      default_permission:
+        description: Permission for users without an explicit grant.
+        type: str
+        choices: [READ, EDIT, MANAGE, NO_PERMISSIONS]
+        default: READ
+  tf_serving:
+    description: Run TensorFlow Serving on this host, health-gated on every configured model being AVAILABLE.
+    type: dict
+    suboptions:
+      image: *c_image
+      env: *c_env
+      ports: *c_ports
+      volumes: *c_volumes
+      memory: *c_memory
+      cpus: *c_cpus
+      shm_size: *c_shm_size
+      ulimits: *c_ulimits
+      restart_policy: *c_restart_policy
+      log_driver: *c_log_driver
+      log_options: *c_log_options
+      healthcheck: *c_healthcheck
+      gpus: *c_gpus
+      model_name:
+        description: The one model to serve (MODEL_NAME), under /models/<name>/<version>.
+        type: str
+      models:
+        description: Several models, served through a rendered models.config.
+        type: list
+        elements: dict
+        suboptions:
+          name:
+            description: Model name.
+            type: str
+            required: true
+          base_path:
+            description: Path in the container; defaults to /models/<name>.
+            type: str
+      models_volume:
+        description: Named volume mounted read-only at /models; defaults to <project>-tf-serving-models.
+        type: str
+      models_path:
+        description: A host directory bind-mounted read-only at /models instead of a volume.
+        type: path
+      extra_args:
+        description: Extra tensorflow_model_server flags.
+        type: list
+        elements: str
+        default: []
+attributes:
+  check_mode:
+    support: full
+    description: Returns the planned action per service and touches nothing.
+  diff_mode:
+    support: full
+    description: Per service, the fields that differ, before and after (secret values masked).
+  platform:
+    platforms: posix
+    support: full
+    description: Linux hosts with Docker Engine.
+seealso:
+  - module: mlinfra.docker_ml.docker_engine
+"""
+
+EXAMPLES = r"""
+- name: The whole stack on one host
+  mlinfra.docker_ml.ml_stack:
+    project: mlstack
+    postgres: {image: "postgres:15.8", memory: 2g}
+    redis: {image: "redis:7.4.1", memory: 1g}
+    mlflow: {image: "ghcr.io/mlflow/mlflow:v3.17.2-full", memory: 2g}
+    tf_serving: {image: "tensorflow/serving:2.18.0", model_name: half_plus_two, memory: 4g}
+
+- name: MLflow on its own host, Postgres elsewhere
+  mlinfra.docker_ml.ml_stack:
+    mlflow:
+      image: ghcr.io/mlflow/mlflow:v3.17.2-full
+      db_host: 10.0.0.11
+      db_password: "{{ postgres_password }}"
+      allowed_hosts: [mlflow.example.com]
+      basic_auth: true
+
+- name: Remove the stack but keep its data
+  mlinfra.docker_ml.ml_stack:
+    state: absent
+    postgres: {image: "postgres:15.8"}
+"""
+
+RETURN = r"""
+services:
+  description: Per service on this host, what was done and what runs now.
+  returned: always
+  type: dict
+  sample:
+    postgres: {action: null, changed_fields: [], pulled: false, container: mlstack-postgres, id: 3f2c..., image_id: "sha256:9b1c...",
+               status: running, health: healthy, endpoints: {"5432/tcp": ["127.0.0.1:5432"]}}
+    mlflow: {action: recreate, changed_fields: [image], migration: ["INFO  [alembic] ..."], status: running, health: healthy}
+host_changes:
+  description: Secrets, runtime files, networks and volumes created or changed (paths and names only).
+  returned: always
+  type: list
+  elements: str
+  sample: ["/etc/mlinfra/mlstack/postgres_password", "network mlstack", "volume mlstack-postgres-data"]
+api_requests:
+  description: Docker API requests this run made (for the benchmark).
+  returned: always
+  type: int
+  sample: 9
+"""
+
+import socket
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import engine as stack_engine
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.converge import Converger
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.units import StackInputError
+
+COMMON = dict(
+    image=dict(type="str", required=True), env=dict(type="dict", default={}), ports=dict(type="list", elements="str"),
+    volumes=dict(type="list", elements="str", default=[]), memory=dict(type="str"), cpus=dict(type="float"),
+    shm_size=dict(type="str"), ulimits=dict(type="list", elements="str", default=[]),
+    restart_policy=dict(type="str", choices=["no", "always", "unless-stopped", "on-failure"], default="unless-stopped"),
+    log_driver=dict(type="str"), log_options=dict(type="dict"), healthcheck=dict(type="dict"),
+    gpus=dict(type="list", elements="str", default=[]),
+)
+SERVICE_OPTIONS = dict(
+    postgres=dict(COMMON, user=dict(type="str", default="mlflow"), db=dict(type="str", default="mlflow"),
+                  password=dict(type="str", no_log=True), data_volume=dict(type="str"), data_path=dict(type="str")),
+    redis=dict(COMMON, password=dict(type="str", no_log=True), data_volume=dict(type="str"),
+               appendonly=dict(type="bool", default=True)),
+    mlflow=dict(COMMON, db_host=dict(type="str"), db_driver=dict(type="str", choices=["psycopg2", "psycopg"], default="psycopg2"), db_port=dict(type="int", default=5432),
+                db_user=dict(type="str", default="mlflow"), db_name=dict(type="str", default="mlflow"),
+                db_password=dict(type="str", no_log=True), artifacts_volume=dict(type="str"),
+                workers=dict(type="int", default=2), allowed_hosts=dict(type="list", elements="str", default=[]),
+                basic_auth=dict(type="bool", default=False), admin_username=dict(type="str", default="admin"),
+                admin_password=dict(type="str", no_log=True),
+                default_permission=dict(type="str", choices=["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"], default="READ")),
+    tf_serving=dict(COMMON, model_name=dict(type="str"),
+                    models=dict(type="list", elements="dict", options=dict(name=dict(type="str", required=True),
+                                                                           base_path=dict(type="str"))),
+                    models_volume=dict(type="str"), models_path=dict(type="path"),
+                    extra_args=dict(type="list", elements="str", default=[])),
+)
+
+
+def argument_spec():
+    spec = dict(
+        project=dict(type="str", default="mlstack"),
+        state=dict(type="str", choices=["present", "stopped", "absent"], default="present"),
+        purge_volumes=dict(type="bool", default=False),
+        network=dict(type="str"),
+        secrets_dir=dict(type="path", default="/etc/mlinfra"),
+        pull=dict(type="str", choices=["missing", "always", "never"], default="missing"),
+        registry_auth=dict(type="list", elements="dict", default=[], no_log=False, options=dict(
+            registry=dict(type="str", required=True), username=dict(type="str", required=True),
+            password=dict(type="str", required=True, no_log=True))),
+        health_timeout=dict(type="int", default=300),
+        docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
+        api_version=dict(type="str", default="auto"),
+    )
+    for service, options in SERVICE_OPTIONS.items():
+        spec[service] = dict(type="dict", options=options)
+    return spec
+
+
+def check_params(params):
+    """Validation the argument spec cannot express; raises StackInputError naming the parameter."""
+    import re  # pylint: disable=import-outside-toplevel
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,40}", params["project"]):
+        raise StackInputError("project: %r must be lower-case letters, digits, '.', '_' or '-' (at most 41)"
+                              % params["project"])
+    if params["health_timeout"] < 1:
+        raise StackInputError("health_timeout must be at least 1 second, got %d" % params["health_timeout"])
+    tf = params.get("tf_serving")
+    if tf and tf.get("models") and tf.get("model_name"):
+        raise StackInputError("tf_serving: model_name and models are mutually exclusive")
+    if tf and tf.get("models_path") and tf.get("models_volume"):
+        raise StackInputError("tf_serving: models_path and models_volume are mutually exclusive")
+    for service in SERVICE_OPTIONS:
+        if params.get(service) and ":latest" in params[service]["image"]:
+            raise StackInputError("%s.image: %r uses the 'latest' tag; pin a version" % (service, params[service]["image"]))
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           required_one_of=[list(SERVICE_OPTIONS)])
+    if not stack_engine.HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib("docker (the Docker SDK for Python, e.g. python3-docker)"),
+                         exception=str(stack_engine.DOCKER_IMPORT_ERROR))
+    params = dict(module.params)
+    host = socket.gethostname()
+    converger = None
+    try:
+        check_params(params)
+        params["auths"] = {a["registry"]: {"username": a["username"], "password": a["password"]}
+                           for a in params["registry_auth"]}
+        converger = Converger(stack_engine.Engine(params["docker_host"], params["api_version"]), params,
+                              module.check_mode)
+        result = converger.run()
+    except StackInputError as exc:
+        module.fail_json(msg="ml_stack on %s: invalid input, nothing was changed: %s" % (host, exc))
+    except stack_engine.StackError as exc:
+        partial = converger.summary() if converger else {}
+        partial.pop("diff", None)
+        extra = dict(exc.extra)
+        if "services" in extra:  # health details merge into the per-service results
+            for service, details in extra.pop("services").items():
+                partial.setdefault("services", {}).setdefault(service, {}).update(details)
+        module.fail_json(msg="ml_stack on %s: %s" % (host, exc), **dict(partial, **extra))
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg="ml_stack on %s: unexpected error: %s" % (host, exc), exception=traceback.format_exc())
+    diffs = result.pop("diff")
+    if module._diff and diffs:  # pylint: disable=protected-access
+        result["diff"] = diffs
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
