@@ -42,7 +42,7 @@ def _wheels(cache_root, requirements, log):
 
 def fixture_image(client, service, cache_root, log=print):
     """Build (or reuse) the fixture image for a service; return its local tag."""
-    directory, _ = FIXTURES[service]
+    directory = FIXTURES[service][0]
     context = FIXTURES_DIR / directory
     base = base_image(client, log)
     tag = f"mlinfra-fleet/fixture-{directory}:" + context_hash(base, context_dir=context)

@@ -12,19 +12,17 @@ import time
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.engine import StackError
 
-try:
-    from urllib.request import urlopen
-except ImportError:  # pragma: no cover
-    from urllib2 import urlopen  # type: ignore
+from ansible.module_utils.urls import open_url
 
 
 def models_available(address, probe, timeout=3):
     """TF Serving: every configured model reports a version AVAILABLE on its REST port."""
     for model in probe["models"]:
         try:
-            with urlopen("http://%s:%d/v1/models/%s" % (address, probe["port"], model), timeout=timeout) as resp:
-                status = json.loads(resp.read().decode("utf-8")).get("model_version_status") or []
-        except (OSError, ValueError):
+            resp = open_url("http://%s:%d/v1/models/%s" % (address, probe["port"], model), timeout=timeout,
+                            use_proxy=False)
+            status = json.loads(resp.read().decode("utf-8")).get("model_version_status") or []
+        except Exception:  # pylint: disable=broad-except  # not up yet: refused, 404, bad JSON
             return False
         if not any(entry.get("state") == "AVAILABLE" for entry in status):
             return False

@@ -119,7 +119,8 @@ def mlflow(p, ctx):
         mounts += [["volume", "%s-auth" % _name(ctx, "mlflow"), "/mlflow-auth", False],
                    ["bind", ini["path"], "/run/secrets/basic_auth.ini", True]]
     # The image has no curl: ask /health with its own Python.
-    probe = ("import urllib.request; urllib.request.urlopen('http://127.0.0.1:%d/health', timeout=4)" % MLFLOW_PORT)
+    probe = ("import http.client as h, sys; c = h.HTTPConnection('127.0.0.1', %d, timeout=4); c.request('GET', '/health'); "
+             "sys.exit(0 if c.getresponse().status == 200 else 1)" % MLFLOW_PORT)
     return {"command": command, "env": env, "ports": ["127.0.0.1:%d:%d" % (MLFLOW_PORT, MLFLOW_PORT)],
             "mounts": mounts, "files": files, "healthcheck": _check(["CMD", "python", "-c", probe], start_period="120s")}
 
