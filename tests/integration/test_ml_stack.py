@@ -1,0 +1,199 @@
+"""The ML stack across a real 3-host fleet: up, healthy, idempotent, drift repaired, data kept."""
+
+import contextlib
+import io
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+import uuid
+
+import docker
+import pytest
+
+from tests.fleet import fleet as fleet_mod
+from tests.integration.conftest import host_exec, recap, run_ansible
+
+pytestmark = pytest.mark.fleet
+NAME = "it-stack"
+SITE = "playbooks/site.yml"
+BASE_VARS = {"ml_stack_tf_serving_model_name": "half_plus_two", "ml_stack_tf_serving_models_path": "/srv/models",
+             "ml_stack_health_timeout": 240}
+
+
+@pytest.fixture(scope="module")
+def fl(make_fleet):
+    fleet = make_fleet(NAME, hosts=3, fixtures=True)
+    host_exec(fleet, "host3", "sh", "-c", "mkdir -p /srv/models/half_plus_two/1/assets && "
+              "echo fixture > /srv/models/half_plus_two/1/saved_model.pb && "
+              "echo '{\"w\": 0.5, \"b\": 2}' > /srv/models/half_plus_two/1/assets/standin.json")
+    fleet.vars = dict(BASE_VARS)
+    fleet.first = converge(fleet)
+    return fleet
+
+
+def converge(fl, *args, check=True, **extra_vars):
+    variables = dict(fl.vars, **extra_vars)
+    return run_ansible("ansible-playbook", "-i", fl.inventory, SITE, "-e", json.dumps(variables), *args, check=check)
+
+
+def changed(proc):
+    return {host: counts["changed"] for host, counts in recap(proc.stdout).items()}
+
+
+def containers(fl, host):
+    rc, out = host_exec(fl, host, "docker", "ps", "-a", "--format", "{{.Names}} {{.State}}")
+    assert rc == 0, out
+    return dict(line.split(" ", 1) for line in out.strip().splitlines())
+
+
+def health(fl, host, name):
+    return host_exec(fl, host, "docker", "inspect", "-f", "{{.State.Health.Status}}", name)[1].strip()
+
+
+@contextlib.contextmanager
+def tunnel(fl, host, remote_port):
+    """Reach a service published on a host's 127.0.0.1 through that host's sshd, like an operator would."""
+    state = json.loads((fleet_mod.state_dir(NAME) / "state.json").read_text())
+    ssh_port = next(h["port"] for h in state["hosts"] if h["name"] == host)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        local = sock.getsockname()[1]
+    proc = subprocess.Popen(  # pylint: disable=consider-using-with
+        ["ssh", "-N", "-i", str(fleet_mod.state_dir(NAME) / "id_ed25519"), "-p", str(ssh_port),
+         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+         "-o", "ExitOnForwardFailure=yes", "-o", "ControlMaster=no",
+         "-L", f"127.0.0.1:{local}:127.0.0.1:{remote_port}", "root@127.0.0.1"])
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", local), timeout=1):
+                break
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{local}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def call(url, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=20) as resp:
+        return json.load(resp)
+
+
+def psql(fl, sql):
+    rc, out = host_exec(fl, "host1", "docker", "exec", "mlstack-postgres", "psql", "-U", "mlflow", "-d", "mlflow",
+                        "-tAc", sql)
+    assert rc == 0, out
+    return out.strip()
+
+
+def test_stack_comes_up_across_hosts_and_healthy(fl):
+    assert all(c["failed"] == 0 for c in recap(fl.first.stdout).values())
+    assert containers(fl, "host1") == {"mlstack-postgres": "running", "mlstack-redis": "running"}
+    assert containers(fl, "host2") == {"mlstack-mlflow": "running"}
+    assert containers(fl, "host3") == {"mlstack-tf-serving": "running"}
+    for host, name in (("host1", "mlstack-postgres"), ("host1", "mlstack-redis"), ("host2", "mlstack-mlflow")):
+        assert health(fl, host, name) == "healthy"
+
+
+def test_mlflow_run_logged_from_here_lands_in_postgres(fl):
+    name = "itest-" + uuid.uuid4().hex[:8]
+    with tunnel(fl, "host2", 5000) as base:
+        experiment = call(f"{base}/api/2.0/mlflow/experiments/create", {"name": name})["experiment_id"]
+        run = call(f"{base}/api/2.0/mlflow/runs/create", {"experiment_id": experiment})["run"]["info"]["run_id"]
+        call(f"{base}/api/2.0/mlflow/runs/log-metric",
+             {"run_id": run, "key": "loss", "value": 0.25, "timestamp": int(time.time() * 1000), "step": 1})
+    assert psql(fl, f"select name from experiments where experiment_id = {experiment}") == name
+    assert psql(fl, f"select value from metrics where run_uuid = '{run}' and key = 'loss'") == "0.25"
+    fl.experiment = name
+
+
+def test_tf_serving_model_available_and_predicts(fl):
+    with tunnel(fl, "host3", 8501) as base:
+        status = call(f"{base}/v1/models/half_plus_two")["model_version_status"]
+        assert [s["state"] for s in status] == ["AVAILABLE"]
+        assert call(f"{base}/v1/models/half_plus_two:predict", {"instances": [1.0, 2.0, 5.0]}) == {
+            "predictions": [2.5, 3.0, 4.5]}
+
+
+def test_second_run_and_check_diff_change_nothing(fl):
+    assert changed(converge(fl)) == {"host1": 0, "host2": 0, "host3": 0}
+    assert changed(converge(fl, "--check", "--diff")) == {"host1": 0, "host2": 0, "host3": 0}
+
+
+def test_drift_is_repaired_only_where_it_happened(fl):
+    host_exec(fl, "host1", "docker", "stop", "mlstack-redis")
+    host_exec(fl, "host3", "docker", "rm", "-f", "mlstack-tf-serving")
+    planned = converge(fl, "--check", "--diff")
+    assert changed(planned) == {"host1": 1, "host2": 0, "host3": 1}
+    assert containers(fl, "host1")["mlstack-redis"] == "exited"  # check mode touched nothing
+    assert changed(converge(fl)) == {"host1": 1, "host2": 0, "host3": 1}
+    assert containers(fl, "host1")["mlstack-redis"] == "running"
+    assert containers(fl, "host3")["mlstack-tf-serving"] == "running"
+
+    # env changed by hand: the same name, another environment -> recreated
+    rc, image = host_exec(fl, "host1", "docker", "inspect", "-f", "{{.Config.Image}}", "mlstack-redis")
+    host_exec(fl, "host1", "sh", "-c", f"docker rm -f mlstack-redis && docker run -d --name mlstack-redis "
+                                       f"--network mlstack -e DRIFT=1 {image.strip()} redis-server")
+    proc = converge(fl, "-v")
+    assert changed(proc) == {"host1": 1, "host2": 0, "host3": 0}
+    assert '"env"' in proc.stdout and "DRIFT=1" not in host_exec(fl, "host1", "docker", "inspect", "mlstack-redis")[1]
+
+    # the network removed under a container
+    host_exec(fl, "host3", "sh", "-c", "docker network disconnect -f mlstack mlstack-tf-serving && docker network rm mlstack")
+    assert changed(converge(fl)) == {"host1": 0, "host2": 0, "host3": 1}
+    assert containers(fl, "host3")["mlstack-tf-serving"] == "running"
+    assert changed(converge(fl)) == {"host1": 0, "host2": 0, "host3": 0}
+
+
+def test_new_mlflow_image_recreates_only_mlflow_and_migrates(fl):
+    client = docker.from_env()
+    state = json.loads((fleet_mod.state_dir(NAME) / "state.json").read_text())
+    repo = f"127.0.0.1:{state['registry_port']}/fixtures/mlflow"
+    current = fl.vars.get("ml_stack_mlflow_image") or "registry:5000/fixtures/mlflow:3.17.2-fixture"
+    client.images.pull(repo, current.rsplit(":", 1)[1])
+    dockerfile = f"FROM {repo}:{current.rsplit(':', 1)[1]}\nLABEL org.mlinfra.fixture.revision=b\n".encode()
+    client.images.build(fileobj=io.BytesIO(dockerfile), tag=f"{repo}:3.17.2-fixture-b", rm=True)
+    client.images.push(repo, "3.17.2-fixture-b")
+    fl.vars["ml_stack_mlflow_image"] = "registry:5000/fixtures/mlflow:3.17.2-fixture-b"
+    proc = converge(fl, "-v")
+    assert changed(proc) == {"host1": 0, "host2": 1, "host3": 0}
+    assert '"migration": [' in proc.stdout and "Updating database tables" in proc.stdout
+    with tunnel(fl, "host2", 5000) as base:
+        found = call(f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name={fl.experiment}")
+    assert found["experiment"]["name"] == fl.experiment
+
+
+def test_service_that_never_gets_healthy_fails_with_its_logs(fl):
+    proc = converge(fl, check=False, ml_stack_tf_serving_model_name="no_such_model", ml_stack_health_timeout=20)
+    assert proc.returncode != 0
+    assert "tf_serving" in proc.stdout and "models not available" in proc.stdout
+    assert "tf serving stand-in" in proc.stdout  # its own log lines
+    assert containers(fl, "host1") == {"mlstack-postgres": "running", "mlstack-redis": "running"}
+    assert containers(fl, "host2") == {"mlstack-mlflow": "running"}
+    assert changed(converge(fl))["host3"] == 1
+
+
+def test_no_secret_in_verbose_output(fl):
+    proc = converge(fl, "-vvv")
+    output = proc.stdout + proc.stderr
+    for host, name in (("host1", "postgres_password"), ("host1", "redis_password"), ("host2", "mlflow_db_password")):
+        rc, secret = host_exec(fl, host, "cat", f"/etc/mlinfra/mlstack/{name}")
+        assert rc == 0 and len(secret.strip()) >= 24
+        assert secret.strip() not in output, f"{name} leaked"
+        assert host_exec(fl, host, "stat", "-c", "%a %U", f"/etc/mlinfra/mlstack/{name}")[1].strip() == "600 root"
+
+
+def test_postgres_data_survives_absent_then_present_and_purge_removes_it(fl):
+    psql(fl, "create table if not exists keepme (v text); insert into keepme values ('survivor')")
+    assert changed(converge(fl, "--limit", "host1", ml_stack_state="absent"))["host1"] == 1
+    assert containers(fl, "host1") == {}
+    assert host_exec(fl, "host1", "docker", "volume", "inspect", "mlstack-postgres-data")[0] == 0
+    converge(fl, "--limit", "host1")
+    assert psql(fl, "select v from keepme") == "survivor"
+    converge(fl, "--limit", "host1", ml_stack_state="absent", ml_stack_purge_volumes=True)
+    assert host_exec(fl, "host1", "docker", "volume", "inspect", "mlstack-postgres-data")[0] != 0
