@@ -56,7 +56,7 @@ def health(fl, host, name):
 def tunnel(fl, host, remote_port):
     """Reach a service published on a host's 127.0.0.1 through that host's sshd, like an operator would."""
     state = json.loads((fleet_mod.state_dir(NAME) / "state.json").read_text())
-    ssh_port = next(h["port"] for h in state["hosts"] if h["name"] == host)
+    ssh_port = {h["name"]: h["port"] for h in state["hosts"]}[host]
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         local = sock.getsockname()[1]

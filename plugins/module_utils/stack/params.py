@@ -1,0 +1,78 @@
+# -*- coding: utf-8 -*-
+# Copyright: mlinfra contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The ml_stack module's parameters: the argument spec (types, choices, defaults, no_log) and the
+checks the spec cannot express. Kept in step with the module's DOCUMENTATION (ansible-test checks)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+import re
+
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.units import StackInputError
+
+COMMON = dict(
+    image=dict(type="str", required=True), env=dict(type="dict", default={}), ports=dict(type="list", elements="str"),
+    volumes=dict(type="list", elements="str", default=[]), memory=dict(type="str"), cpus=dict(type="float"),
+    shm_size=dict(type="str"), ulimits=dict(type="list", elements="str", default=[]),
+    restart_policy=dict(type="str", choices=["no", "always", "unless-stopped", "on-failure"], default="unless-stopped"),
+    log_driver=dict(type="str"), log_options=dict(type="dict"), healthcheck=dict(type="dict"),
+    gpus=dict(type="list", elements="str", default=[]),
+)
+SERVICE_OPTIONS = dict(
+    postgres=dict(COMMON, user=dict(type="str", default="mlflow"), db=dict(type="str", default="mlflow"),
+                  password=dict(type="str", no_log=True), data_volume=dict(type="str"), data_path=dict(type="str")),
+    redis=dict(COMMON, password=dict(type="str", no_log=True), data_volume=dict(type="str"),
+               appendonly=dict(type="bool", default=True)),
+    mlflow=dict(COMMON, db_host=dict(type="str"),
+                db_driver=dict(type="str", choices=["psycopg2", "psycopg"], default="psycopg2"), db_port=dict(type="int", default=5432),
+                db_user=dict(type="str", default="mlflow"), db_name=dict(type="str", default="mlflow"),
+                db_password=dict(type="str", no_log=True), artifacts_volume=dict(type="str"),
+                workers=dict(type="int", default=2), allowed_hosts=dict(type="list", elements="str", default=[]),
+                basic_auth=dict(type="bool", default=False), admin_username=dict(type="str", default="admin"),
+                admin_password=dict(type="str", no_log=True),
+                default_permission=dict(type="str", choices=["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"], default="READ")),
+    tf_serving=dict(COMMON, model_name=dict(type="str"),
+                    models=dict(type="list", elements="dict", options=dict(name=dict(type="str", required=True),
+                                                                           base_path=dict(type="str"))),
+                    models_volume=dict(type="str"), models_path=dict(type="path"),
+                    extra_args=dict(type="list", elements="str", default=[])),
+)
+
+
+def argument_spec():
+    spec = dict(
+        project=dict(type="str", default="mlstack"),
+        state=dict(type="str", choices=["present", "stopped", "absent"], default="present"),
+        purge_volumes=dict(type="bool", default=False),
+        network=dict(type="str"),
+        secrets_dir=dict(type="path", default="/etc/mlinfra"),
+        pull=dict(type="str", choices=["missing", "always", "never"], default="missing"),
+        registry_auth=dict(type="list", elements="dict", default=[], no_log=False, options=dict(
+            registry=dict(type="str", required=True), username=dict(type="str", required=True),
+            password=dict(type="str", required=True, no_log=True))),
+        health_timeout=dict(type="int", default=300),
+        docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
+        api_version=dict(type="str", default="auto"),
+    )
+    for service, options in SERVICE_OPTIONS.items():
+        spec[service] = dict(type="dict", options=options)
+    return spec
+
+
+def check_params(params):
+    """Validation the argument spec cannot express; raises StackInputError naming the parameter."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,40}", params["project"]):
+        raise StackInputError("project: %r must be lower-case letters, digits, '.', '_' or '-' (at most 41)"
+                              % params["project"])
+    if params["health_timeout"] < 1:
+        raise StackInputError("health_timeout must be at least 1 second, got %d" % params["health_timeout"])
+    tf = params.get("tf_serving")
+    if tf and tf.get("models") and tf.get("model_name"):
+        raise StackInputError("tf_serving: model_name and models are mutually exclusive")
+    if tf and tf.get("models_path") and tf.get("models_volume"):
+        raise StackInputError("tf_serving: models_path and models_volume are mutually exclusive")
+    for service in SERVICE_OPTIONS:
+        if params.get(service) and ":latest" in params[service]["image"]:
+            raise StackInputError("%s.image: %r uses the 'latest' tag; pin a version" % (service, params[service]["image"]))
