@@ -10,13 +10,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
-import glob
 import grp
 import json
 import pwd
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_service as svc
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils import files
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import repositories
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import packages as pk
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import for_family, plan_packages
 
@@ -71,37 +70,18 @@ def key_url(os_release, base_url, given=None):
 
 def ensure_repository(host, fam, os_release, arch, params, check_mode):
     """Write keyring + source (or .repo), drop leftovers; return the list of changed paths."""
-    url_host = params["repo_base_url"].split("://", 1)[-1].split("/", 1)[0]
-    changed = []
     key = None
     if fam == "debian":
-        key = params["gpg_key"]
-        if key is None:
-            try:
-                key = host.fetch(key_url(os_release, params["repo_base_url"], params["gpg_key_url"]))
-            except Exception as exc:  # pylint: disable=broad-except
-                if not check_mode:
-                    raise EngineError("could not download the Docker repository key: %s. Set gpg_key to "
-                                      "the key's content, or gpg_key_url to a mirror" % exc)
-                key = files.read_bytes(APT_KEYRING) or b"<key from %s>" % url_host.encode()
-        if not pk.looks_like_key(key):
-            raise EngineError("gpg_key is not an OpenPGP public key (armored or binary)")
-        key = key.encode() if isinstance(key, str) else key
-    for path, content in repo_files(fam, os_release, arch, params["repo_base_url"], key).items():
-        if files.ensure_content(path, content, check_mode):
-            changed.append(path)
-    if fam == "debian":
-        lists = {}
-        for path in glob.glob(pk.SOURCES_DIR + "/*.list"):
-            with open(path, "r", encoding="utf-8", errors="replace") as handle:
-                lists[path] = handle.read()
-        for path in pk.legacy_entries(lists, url_host):
-            if files.ensure_absent(path, check_mode):
-                changed.append(path)
-        for path in glob.glob("/etc/apt/trusted.gpg.d/docker*.gpg"):
-            if files.ensure_absent(path, check_mode):
-                changed.append(path)
-    return changed
+        try:
+            key = repositories.repository_key(host, params["gpg_key"],
+                                              key_url(os_release, params["repo_base_url"], params["gpg_key_url"]),
+                                              APT_KEYRING, check_mode, "Docker")
+        except ValueError as exc:
+            raise EngineError(str(exc))
+    wanted = repo_files(fam, os_release, arch, params["repo_base_url"], key)
+    return repositories.ensure_repository(
+        wanted, check_mode, repositories.url_host(params["repo_base_url"]) if fam == "debian" else None,
+        legacy_keyrings=("/etc/apt/trusted.gpg.d/docker*.gpg",))
 
 
 def _resolve(manager, package, pattern):

@@ -89,7 +89,9 @@ def dnf_spec(package, version):
 def deb822_source(uris, suite, components, keyring, architectures=None):
     """A deb822 .sources stanza with Signed-By (the form that avoids 'Conflicting values set for
     option Signed-By' when no other entry for the same URI exists)."""
-    lines = ["Types: deb", "URIs: %s" % uris, "Suites: %s" % suite, "Components: %s" % components]
+    lines = ["Types: deb", "URIs: %s" % uris, "Suites: %s" % suite]
+    if components:  # a flat repository (Suites: /) has none
+        lines.append("Components: %s" % components)
     if architectures:
         lines.append("Architectures: %s" % architectures)
     lines.append("Signed-By: %s" % keyring)

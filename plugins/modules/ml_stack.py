@@ -144,7 +144,9 @@ options:
         description: Override the built-in health check (keys test, interval, timeout, retries, start_period) or C({disable = true}).
         type: dict
       gpus: &c_gpus
-        description: GPUs to request, C([all]) or device indices/UUIDs. Empty for none.
+        description:
+          - GPUs to request - C([all]), device indices or UUIDs, or C([auto]) for every GPU NVML finds on the
+            host (none on a CPU host). Empty for none.
         type: list
         elements: str
         default: []
@@ -279,6 +281,9 @@ options:
       gpus: *c_gpus
       model_name:
         description: The one model to serve (MODEL_NAME), under /models/<name>/<version>.
+        type: str
+      gpu_image:
+        description: The image to run instead of O(tf_serving.image) when the service gets GPUs (the C(-gpu) tag).
         type: str
       models:
         description: Several models, served through a rendered models.config.

@@ -31,12 +31,13 @@ def run_ansible(tool, *args, timeout=900, check=True, **env):
 
 
 class Fleet:
-    def __init__(self, name, hosts, fixtures=False):
-        self.name, self.hosts, self.fixtures = name, hosts, fixtures
+    def __init__(self, name, hosts, fixtures=False, gpu_hosts=()):
+        self.name, self.hosts, self.fixtures, self.gpu_hosts = name, hosts, fixtures, gpu_hosts
         self.inventory = None
 
     def up(self):
-        self.inventory = str(fleet_mod.up(self.name, self.hosts, log=lambda m: None, fixtures=self.fixtures))
+        self.inventory = str(fleet_mod.up(self.name, self.hosts, self.gpu_hosts, log=lambda m: None,
+                                            fixtures=self.fixtures))
         return self
 
     def down(self):
@@ -51,8 +52,8 @@ def make_fleet():
     """Factory: make_fleet(name, hosts) -> Fleet (up); every fleet made is torn down at module end."""
     made = []
 
-    def factory(name, hosts=3, fixtures=False):
-        fl = Fleet(name, hosts, fixtures)
+    def factory(name, hosts=3, fixtures=False, gpu_hosts=()):
+        fl = Fleet(name, hosts, fixtures, gpu_hosts)
         made.append(fl)
         return fl.up()
 

@@ -12,6 +12,7 @@ from tests.integration.conftest import host_exec, recap, run_ansible
 pytestmark = pytest.mark.fleet
 NAME = "it-docker"
 SITE = "playbooks/site.yml"
+DOCKER_ONLY = ("--tags", "docker")  # these tests are about the docker role; the stack has its own
 DAEMON_JSON = "/etc/docker/daemon.json"
 NOFILE = fleet_mod.nofile_ceiling() or 64000  # the role's default, unless this machine caps it
 
@@ -19,7 +20,7 @@ NOFILE = fleet_mod.nofile_ceiling() or 64000  # the role's default, unless this 
 @pytest.fixture(scope="module")
 def fl(make_fleet):
     fleet = make_fleet(NAME, hosts=3)
-    first = run_ansible("ansible-playbook", "-i", fleet.inventory, SITE)
+    first = run_ansible("ansible-playbook", "-i", fleet.inventory, SITE, *DOCKER_ONLY)
     fleet.first_recap = recap(first.stdout)
     return fleet
 
@@ -47,7 +48,7 @@ def test_fresh_fleet_gets_docker_running(fl):
 
 
 def test_second_run_changes_nothing(fl):
-    again = recap(run_ansible("ansible-playbook", "-i", fl.inventory, SITE).stdout)
+    again = recap(run_ansible("ansible-playbook", "-i", fl.inventory, SITE, *DOCKER_ONLY).stdout)
     assert {h: c["changed"] for h, c in again.items()} == {"host1": 0, "host2": 0, "host3": 0}
 
 
@@ -68,7 +69,7 @@ def test_foreign_keys_survive_a_converge(fl):
     config["debug"] = True
     config.setdefault("runtimes", {})["lab"] = {"path": "/usr/sbin/runc", "runtimeArgs": []}
     host_exec(fl, "host1", "sh", "-c", f"printf '%s' '{json.dumps(config)}' > {DAEMON_JSON}")
-    counts = recap(run_ansible("ansible-playbook", "-i", fl.inventory, SITE, "--limit", "host1").stdout)
+    counts = recap(run_ansible("ansible-playbook", "-i", fl.inventory, SITE, *DOCKER_ONLY, "--limit", "host1").stdout)
     assert counts["host1"]["changed"] == 0
     after = json.loads(_daemon_json(fl, "host1"))
     assert after["debug"] is True and after["runtimes"]["lab"]["path"] == "/usr/sbin/runc"
@@ -79,20 +80,20 @@ def test_check_diff_shows_exactly_the_drift_and_changes_nothing(fl):
     config["log-opts"]["max-size"] = "50m"
     host_exec(fl, "host2", "sh", "-c", f"printf '%s' '{json.dumps(config)}' > {DAEMON_JSON}")
     before = _daemon_json(fl, "host2")
-    proc = run_ansible("ansible-playbook", "-i", fl.inventory, SITE, "--check", "--diff")
+    proc = run_ansible("ansible-playbook", "-i", fl.inventory, SITE, *DOCKER_ONLY, "--check", "--diff")
     counts = recap(proc.stdout)
     assert {h: c["changed"] for h, c in counts.items()} == {"host1": 0, "host2": 1, "host3": 0}
     diff_lines = [line for line in proc.stdout.splitlines() if line.startswith(("-", "+")) and '"' in line]
     assert diff_lines == ['-    "max-size": "50m"', '+    "max-size": "10m"'], diff_lines
     assert _daemon_json(fl, "host2") == before
-    repaired = recap(run_ansible("ansible-playbook", "-i", fl.inventory, SITE, "--limit", "host2").stdout)
+    repaired = recap(run_ansible("ansible-playbook", "-i", fl.inventory, SITE, *DOCKER_ONLY, "--limit", "host2").stdout)
     assert repaired["host2"]["changed"] == 1
     assert json.loads(_daemon_json(fl, "host2"))["log-opts"]["max-size"] == "10m"
 
 
 def test_rejected_setting_rolls_back_and_keeps_docker_running(fl):
     before = hashlib.sha256(_daemon_json(fl, "host3").encode()).hexdigest()
-    proc = run_ansible("ansible-playbook", "-i", fl.inventory, SITE, "--limit", "host3",
+    proc = run_ansible("ansible-playbook", "-i", fl.inventory, SITE, *DOCKER_ONLY, "--limit", "host3",
                        "-e", '{"docker_daemon_settings": {"log-driver": "no-such-driver"}, '
                              '"docker_restart_timeout": 20}', check=False)
     assert proc.returncode != 0
@@ -107,7 +108,7 @@ def test_invalid_json_fails_clearly_and_is_left_untouched(fl):
     broken = '{"log-driver": "json-file",, }\n'
     original = _daemon_json(fl, "host3")
     host_exec(fl, "host3", "sh", "-c", f"printf '%s' '{broken}' > {DAEMON_JSON}")
-    proc = run_ansible("ansible-playbook", "-i", fl.inventory, SITE, "--limit", "host3", check=False)
+    proc = run_ansible("ansible-playbook", "-i", fl.inventory, SITE, *DOCKER_ONLY, "--limit", "host3", check=False)
     assert proc.returncode != 0 and "is not valid JSON" in proc.stdout
     assert _daemon_json(fl, "host3") == broken
     host_exec(fl, "host3", "sh", "-c", f"printf '%s' '{original}' > {DAEMON_JSON}")

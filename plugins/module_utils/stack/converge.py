@@ -11,6 +11,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import os
 import time
 
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvml
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import compare, health, secrets, spec
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.engine import StackError, registry_of
 
@@ -73,10 +74,11 @@ class Converger:
         directory = os.path.join(self.params["secrets_dir"], self.params["project"])
         if self.params["state"] == "absent":
             return self.absent(spec.desired_state(self.params, _absent_secrets(self.params)))
-        spec.desired_state(self.params, _absent_secrets(self.params))  # validate everything before touching the host
+        gpu_facts = _gpu_facts(self.params)
+        spec.desired_state(self.params, _absent_secrets(self.params), gpu_facts)  # validate before touching the host
         values, changed = secrets.resolve(self.params, directory, self.check_mode)
         self.host_changes += changed
-        desired = spec.desired_state(self.params, values)
+        desired = spec.desired_state(self.params, values, gpu_facts)
         self.ensure_network()
         for phase in spec.PHASES:
             phase_desired = {s: desired[s] for s in phase if s in desired}
@@ -211,6 +213,14 @@ class Converger:
             result.pop("ready", None)
         return {"changed": changed, "services": self.results, "host_changes": self.host_changes,
                 "diff": self.diffs, "api_requests": self.engine.requests}
+
+
+def _gpu_facts(params):
+    """Read NVML only when a service asks for gpus: ['auto']."""
+    if not any("auto" in ((params.get(s) or {}).get("gpus") or []) for s in spec.SERVICES):
+        return None
+    pynvml, reason = nvml.load_pynvml()
+    return nvml.read_gpus(pynvml) if pynvml else nvml.empty(reason)
 
 
 def _absent_secrets(params):

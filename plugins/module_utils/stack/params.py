@@ -33,7 +33,7 @@ SERVICE_OPTIONS = dict(
                 basic_auth=dict(type="bool", default=False), admin_username=dict(type="str", default="admin"),
                 admin_password=dict(type="str", no_log=True),
                 default_permission=dict(type="str", choices=["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"], default="READ")),
-    tf_serving=dict(COMMON, model_name=dict(type="str"),
+    tf_serving=dict(COMMON, model_name=dict(type="str"), gpu_image=dict(type="str"),
                     models=dict(type="list", elements="dict", options=dict(name=dict(type="str", required=True),
                                                                            base_path=dict(type="str"))),
                     models_volume=dict(type="str"), models_path=dict(type="path"),

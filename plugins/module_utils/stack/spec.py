@@ -139,8 +139,18 @@ def config_hash(desired, files):
     return digest.hexdigest()[:16]
 
 
-def desired_state(params, secrets):
-    """{service: desired container} for the services enabled on this host."""
+def resolve_gpus(gpus, gpu_facts):
+    """['auto'] means every GPU the host has (none on a CPU host); anything else is taken as given."""
+    if list(gpus or []) == ["auto"]:
+        return ["all"] if gpu_facts and gpu_facts.get("count", 0) > 0 else []
+    if "auto" in (gpus or []):
+        raise StackInputError("gpus: 'auto' cannot be combined with other values %r" % (gpus,))
+    return list(gpus or [])
+
+
+def desired_state(params, secrets, gpu_facts=None):
+    """{service: desired container} for the services enabled on this host. gpu_facts (from NVML)
+    resolves gpus: ['auto']; a service that gets GPUs runs its gpu_image when one is given."""
     project, network = params["project"], params["network"] or params["project"]
     ctx = {"project": project, "network": network, "runtime_dir": "%s/%s/runtime" % (params["secrets_dir"], project),
            "secrets": secrets, "enabled": [s for s in SERVICES if params.get(s)]}
@@ -151,6 +161,9 @@ def desired_state(params, secrets):
             continue
         if not svc_params.get("image"):
             raise StackInputError("%s.image is required" % service)
+        svc_params = dict(svc_params, gpus=resolve_gpus(svc_params.get("gpus"), gpu_facts))
+        if svc_params["gpus"] and svc_params.get("gpu_image"):
+            svc_params["image"] = svc_params["gpu_image"]
         built = getattr(services, service)(svc_params, ctx)
         desired[service] = common(project, network, service, svc_params, built)
     return desired

@@ -185,3 +185,30 @@ def test_image_env_and_cmd_count_as_expected():
     image = copy.deepcopy(IMAGE)
     image["Config"]["Env"].append("REDIS_VERSION=7.4.1")
     assert compare.differences(redis, compare.actual_state(raw), image, "net1") == []
+
+
+GPU_HOST = {"count": 2, "gpus": [{"index": 0, "uuid": "GPU-aaaa"}, {"index": 1, "uuid": "GPU-bbbb"}]}
+CPU_HOST = {"count": 0, "gpus": [], "reason": "the NVIDIA kernel driver is not loaded"}
+TF_GPU = dict(TF, image="tensorflow/serving:2.18.0", gpu_image="tensorflow/serving:2.18.0-gpu")
+
+
+def test_gpu_host_gets_gpu_image_and_all_devices():
+    tf = spec.desired_state(params(tf_serving=dict(TF_GPU, gpus=["auto"])), SECRETS, GPU_HOST)["tf_serving"]
+    assert tf["image"] == "tensorflow/serving:2.18.0-gpu"
+    assert tf["device_requests"][0]["Count"] == -1 and tf["device_requests"][0]["Driver"] == "nvidia"
+
+
+def test_gpu_host_with_selected_uuids():
+    tf = spec.desired_state(params(tf_serving=dict(TF_GPU, gpus=["GPU-bbbb"])), SECRETS, GPU_HOST)["tf_serving"]
+    assert tf["image"].endswith("-gpu") and tf["device_requests"][0]["DeviceIDs"] == ["GPU-bbbb"]
+
+
+@pytest.mark.parametrize("facts", [CPU_HOST, None])
+def test_cpu_host_gets_neither(facts):
+    tf = spec.desired_state(params(tf_serving=dict(TF_GPU, gpus=["auto"])), SECRETS, facts)["tf_serving"]
+    assert tf["image"] == "tensorflow/serving:2.18.0" and tf["device_requests"] is None
+
+
+def test_auto_cannot_mix():
+    with pytest.raises(StackInputError, match="auto"):
+        spec.desired_state(params(tf_serving=dict(TF_GPU, gpus=["auto", "0"])), SECRETS, GPU_HOST)

@@ -1,0 +1,120 @@
+# -*- coding: utf-8 -*-
+# Copyright: mlinfra contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""NVIDIA Container Toolkit on a host: repository, the four packages pinned together, the runtime
+in daemon.json (through daemon_converge: merge, atomic write, restart, rollback), and the CDI spec.
+
+`host` bundles the effects: host.run(argv), host.run_env(argv, env), host.fetch(url) -> bytes."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+import os
+import tempfile
+
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import daemon_converge, files, nvml, repositories
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import packages as pk
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import for_family, plan_packages
+
+PACKAGES = ["nvidia-container-toolkit", "nvidia-container-toolkit-base", "libnvidia-container-tools",
+            "libnvidia-container1"]
+APT_KEYRING = pk.KEYRING_DIR + "/nvidia-container-toolkit.asc"
+APT_SOURCES = pk.SOURCES_DIR + "/nvidia-container-toolkit.sources"
+DNF_REPO = pk.YUM_REPOS_DIR + "/nvidia-container-toolkit.repo"
+LEGACY_LISTS = ("nvidia-docker.list", "libnvidia-container.list", "nvidia-container-runtime.list",
+                "nvidia-container-toolkit.list")
+
+
+class ToolkitError(Exception):
+    pass
+
+
+def repo_files(fam, arch, base_url, key_bytes):
+    """{path: content} for NVIDIA's flat repository (pure)."""
+    base = base_url.rstrip("/")
+    if fam == "debian":
+        if not arch:
+            raise ToolkitError("cannot tell the host's architecture (dpkg --print-architecture)")
+        return {APT_KEYRING: key_bytes, APT_SOURCES: pk.deb822_source("%s/stable/deb/%s" % (base, arch), "/", None,
+                                                                     APT_KEYRING)}
+    return {DNF_REPO: pk.dnf_repo("nvidia-container-toolkit", "NVIDIA Container Toolkit",
+                                  base + "/stable/rpm/$basearch", base + "/gpgkey")}
+
+
+def runtime_settings(runtime_name, runtime_path, default_runtime, cdi):
+    """What nvidia-ctk would set, as a merge into daemon.json (pure). Other 'features' keys are kept
+    by the merge, unlike `nvidia-ctk runtime configure --enable-cdi` before 2026."""
+    settings = {"runtimes": {runtime_name: {"path": runtime_path, "args": []}}}
+    if default_runtime:
+        settings["default-runtime"] = runtime_name
+    if cdi:
+        settings["features"] = {"cdi": True}
+    return settings
+
+
+def ensure_cdi_spec(host, path, check_mode):
+    """Generate the CDI spec to a temp file and replace `path` only when it differs."""
+    ctk = host.which("nvidia-ctk")
+    if ctk is None:
+        if check_mode:
+            return True
+        raise ToolkitError("nvidia-ctk is not installed, so the CDI spec cannot be generated; install the "
+                           "toolkit packages (install_packages=true) or turn cdi off")
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory) and not check_mode:
+        os.makedirs(directory, 0o755)
+    fd, tmp = tempfile.mkstemp(prefix=".nvidia.yaml.", dir=directory if os.path.isdir(directory) else None)
+    os.close(fd)
+    try:
+        rc, out, err = host.run([ctk, "cdi", "generate", "--output=%s" % tmp])
+        if rc != 0:
+            raise ToolkitError("nvidia-ctk cdi generate failed: %s" % (err or out).strip())
+        return files.ensure_content(path, files.read_bytes(tmp) or b"", check_mode)
+    finally:
+        os.unlink(tmp)
+
+
+def converge(host, params, fam, arch, check_mode):
+    result = {"changed": False, "actions": [], "packages": {}, "daemon_config": None, "runtime_binary": None}
+    manager = for_family(fam, host.run, host.run_env)
+    if params["configure_repo"]:
+        try:
+            key = repositories.repository_key(host, params["gpg_key"],
+                                              params["gpg_key_url"] or params["repo_base_url"].rstrip("/") + "/gpgkey",
+                                              APT_KEYRING, check_mode, "NVIDIA") if fam == "debian" else None
+        except ValueError as exc:
+            raise ToolkitError(str(exc))
+        changed = repositories.ensure_repository(
+            repo_files(fam, arch, params["repo_base_url"], key), check_mode,
+            repositories.url_host(params["repo_base_url"]) if fam == "debian" else None, LEGACY_LISTS)
+        result["actions"] += ["write %s" % p for p in changed]
+        if changed and not check_mode:
+            manager.update()
+    plan = []
+    if params["install_packages"]:
+        plan = [p for p in plan_packages(manager, PACKAGES, "present", params["version"], PACKAGES) if p[1]]
+        result["actions"] += ["install %s%s" % (p, "=" + w if w else "") for p, _a, _c, w in plan]
+        if plan and not check_mode:
+            if not manager.updated:
+                manager.update()
+            manager.install([manager.spec(p, params["version"]) for p, _a, _c, _w in plan])
+        result["packages"] = {p: manager.installed(p) for p in PACKAGES}
+    binary = nvml.runtime_binary()
+    result["runtime_binary"] = binary
+    if params["default_runtime"] and binary is None and not (check_mode and plan):
+        raise ToolkitError("default_runtime=true but %s is not on this host, and dockerd would fail every "
+                           "container with it. daemon.json was left untouched. Install the toolkit first "
+                           "(install_packages=true) or set default_runtime=false" % nvml.RUNTIME_BINARY)
+    settings = runtime_settings(params["runtime_name"], params["runtime_path"], params["default_runtime"], params["cdi"])
+    daemon = daemon_converge.converge(host.run, params["daemon_json"], settings, backup=params["backup"],
+                                      restart=params["restart"], timeout=params["restart_timeout"],
+                                      check_mode=check_mode)
+    result["daemon_config"] = {k: daemon[k] for k in ("changed_keys", "backup_file", "restarted")}
+    result["diff"] = daemon["diff"]
+    if daemon["changed"]:
+        result["actions"].append("register runtime %s in %s" % (params["runtime_name"], params["daemon_json"]))
+    if params["cdi"] and ensure_cdi_spec(host, params["cdi_spec_path"], check_mode):
+        result["actions"].append("write %s" % params["cdi_spec_path"])
+    result["changed"] = bool(result["actions"])
+    return result

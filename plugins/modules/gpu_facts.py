@@ -1,0 +1,114 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mlinfra contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+DOCUMENTATION = r"""
+---
+module: gpu_facts
+short_description: NVIDIA GPU facts from NVML (nvidia-ml-py)
+version_added: 0.1.0
+description:
+  - Reads the host's NVIDIA GPUs through NVML - driver and CUDA driver versions, NVML version, and per
+    GPU its index, name, UUID, PCI bus id, total memory, compute capability and MIG mode.
+  - A host without GPUs, driver or nvidia-ml-py gets C(count=0) and the reason; the module never fails for that.
+  - Reports whether the C(nvidia-container-runtime) binary is present.
+  - O(select) filters the GPU list with a JMESPath expression, returned as RV(ansible_facts.mlinfra_gpu.selected).
+author:
+  - mlinfra contributors (@mlinfra)
+requirements:
+  - nvidia-ml-py on the managed host (optional; without it the host reports no GPU)
+  - jmespath on the managed host, only for O(select)
+options:
+  select:
+    description:
+      - JMESPath expression applied to the list of GPUs, for example
+        C([?memory_total_mib > `40960`].uuid) for the UUIDs of GPUs with more than 40 GiB.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    description: Only reads.
+  diff_mode:
+    support: none
+    description: Nothing changes.
+  facts:
+    support: full
+  platform:
+    platforms: posix
+    support: full
+    description: Linux hosts; NVIDIA GPUs where present.
+"""
+
+EXAMPLES = r"""
+- name: Gather GPU facts
+  mlinfra.docker_ml.gpu_facts:
+
+- name: The UUIDs of the large GPUs, for TF Serving
+  mlinfra.docker_ml.gpu_facts:
+    select: "[?memory_total_mib > `40960`].uuid"
+
+- name: Say what was found
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.mlinfra_gpu.count }} GPU(s), driver {{ ansible_facts.mlinfra_gpu.driver_version }}"
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts under C(mlinfra_gpu).
+  returned: always
+  type: complex
+  contains:
+    mlinfra_gpu:
+      description: The host's GPUs.
+      returned: always
+      type: dict
+      sample:
+        count: 1
+        driver_version: "575.57.08"
+        cuda_driver_version: "12.9"
+        nvml_version: "12.575.57.08"
+        reason: null
+        runtime_binary: /usr/bin/nvidia-container-runtime
+        selected: ["GPU-3b5c0f8e-6d1f-4a45-a4b4-9f0d8c1b2e77"]
+        gpus:
+          - index: 0
+            name: NVIDIA A100-SXM4-80GB
+            uuid: GPU-3b5c0f8e-6d1f-4a45-a4b4-9f0d8c1b2e77
+            pci_bus_id: "00000000:07:00.0"
+            memory_total_mib: 81920
+            compute_capability: "8.0"
+            mig_mode: {current: disabled, pending: disabled}
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvml as nvml_utils
+
+try:
+    import jmespath
+    HAS_JMESPATH = True
+except ImportError:
+    HAS_JMESPATH = False
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(select=dict(type="str")), supports_check_mode=True)
+    if module.params["select"] and not HAS_JMESPATH:
+        module.fail_json(msg=missing_required_lib("jmespath (python3-jmespath) for select"))
+    pynvml, reason = nvml_utils.load_pynvml()
+    facts = nvml_utils.read_gpus(pynvml) if pynvml else nvml_utils.empty(reason)
+    facts["runtime_binary"] = nvml_utils.runtime_binary()
+    if module.params["select"]:
+        try:
+            facts["selected"] = jmespath.search(module.params["select"], facts["gpus"])
+        except jmespath.exceptions.JMESPathError as exc:
+            module.fail_json(msg="select: %r is not a valid JMESPath expression: %s" % (module.params["select"], exc))
+    module.exit_json(changed=False, ansible_facts={"mlinfra_gpu": facts})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mlinfra contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+DOCUMENTATION = r"""
+---
+module: nvidia_toolkit
+short_description: NVIDIA Container Toolkit - repository, pinned packages, runtime in daemon.json, CDI
+version_added: 0.1.0
+description:
+  - Sets up NVIDIA's package repository (apt - an armored keyring and a deb822 source with C(Signed-By);
+    dnf - a C(.repo) file), removing leftover C(nvidia-docker.list) / C(libnvidia-container.list) entries.
+  - Installs C(nvidia-container-toolkit), C(nvidia-container-toolkit-base), C(libnvidia-container-tools)
+    and C(libnvidia-container1), pinned to one version together.
+  - Registers the runtime in daemon.json (C(runtimes.nvidia = {path, args}), optionally
+    C(default-runtime) and C(features.cdi)) through the same merge, atomic write, restart and rollback
+    as M(mlinfra.docker_ml.daemon_config); other keys, other C(features) keys included, are kept.
+  - O(default_runtime=true) requires the runtime binary on the host; without it the task fails and
+    daemon.json is left untouched.
+  - With O(cdi=true), writes C(nvidia-ctk cdi generate) output to O(cdi_spec_path) only when it would change.
+author:
+  - mlinfra contributors (@mlinfra)
+options:
+  version:
+    description: Version of all four packages, e.g. C(1.17.8-1); empty for whatever is newest when installing.
+    type: str
+  configure_repo:
+    description: Write NVIDIA's repository definition.
+    type: bool
+    default: true
+  install_packages:
+    description: Install the toolkit packages.
+    type: bool
+    default: true
+  repo_base_url:
+    description: The repository's base URL (set a mirror here).
+    type: str
+    default: https://nvidia.github.io/libnvidia-container
+  gpg_key:
+    description: The repository key's armored content, instead of downloading it.
+    type: str
+  gpg_key_url:
+    description: Where to download the key; defaults to O(repo_base_url)/gpgkey.
+    type: str
+  runtime_name:
+    description: Name of the runtime in daemon.json.
+    type: str
+    default: nvidia
+  runtime_path:
+    description: The runtime binary (a name on dockerd's PATH or an absolute path).
+    type: str
+    default: nvidia-container-runtime
+  default_runtime:
+    description: Make it dockerd's default runtime.
+    type: bool
+    default: false
+  cdi:
+    description: Enable CDI (C(features.cdi)) and keep the CDI spec generated.
+    type: bool
+    default: false
+  cdi_spec_path:
+    description: Where the CDI spec goes.
+    type: path
+    default: /etc/cdi/nvidia.yaml
+  daemon_json:
+    description: The Docker daemon configuration file.
+    type: path
+    default: /etc/docker/daemon.json
+  backup:
+    description: Keep a backup of daemon.json when it changes.
+    type: bool
+    default: true
+  restart:
+    description: V(auto) restarts dockerd on a real daemon.json change (with rollback); V(never) does not.
+    type: str
+    choices: [auto, never]
+    default: auto
+  restart_timeout:
+    description: Seconds to wait for dockerd after a restart.
+    type: int
+    default: 60
+attributes:
+  check_mode:
+    support: full
+    description: Reports the repository files, packages and daemon.json changes a real run would make.
+  diff_mode:
+    support: full
+    description: Shows daemon.json before and after.
+  platform:
+    platforms: posix
+    support: full
+    description: Debian/Ubuntu (apt) and RHEL-family (dnf) hosts with NVIDIA GPUs.
+notes:
+  - NVIDIA's repository is not reachable from this collection's CI; its files are unit-tested and the
+    install runs there in check mode. Runtime registration and CDI run for real against a stub runtime.
+seealso:
+  - module: mlinfra.docker_ml.gpu_facts
+  - module: mlinfra.docker_ml.daemon_config
+"""
+
+EXAMPLES = r"""
+- name: Toolkit 1.17.8 with the runtime registered
+  mlinfra.docker_ml.nvidia_toolkit:
+    version: 1.17.8-1
+
+- name: Default runtime and CDI, through a mirror
+  mlinfra.docker_ml.nvidia_toolkit:
+    version: 1.17.8-1
+    repo_base_url: https://mirror.example.com/libnvidia-container
+    default_runtime: true
+    cdi: true
+"""
+
+RETURN = r"""
+actions:
+  description: What was done (or would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: ["write /etc/apt/sources.list.d/nvidia-container-toolkit.sources", "install nvidia-container-toolkit=1.17.8-1",
+           "register runtime nvidia in /etc/docker/daemon.json"]
+packages:
+  description: Installed version of each toolkit package (when O(install_packages=true)).
+  returned: always
+  type: dict
+  sample: {"nvidia-container-toolkit": "1.17.8-1"}
+runtime_binary:
+  description: Where the runtime binary was found, or null.
+  returned: always
+  type: str
+  sample: /usr/bin/nvidia-container-runtime
+daemon_config:
+  description: The daemon.json part - changed keys, backup file, whether dockerd was restarted.
+  returned: always
+  type: dict
+  sample: {"changed_keys": ["runtimes.nvidia"], "backup_file": null, "restarted": true}
+"""
+
+import shutil
+import socket
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvidia_install
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.daemon_converge import DaemonConfigFailed
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.daemon_json import DaemonJsonError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.packages import PackagesError, family, parse_os_release
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import PackageManagerError
+
+
+class Host:
+    def __init__(self, module):
+        self.module = module
+
+    def run(self, argv):
+        return self.module.run_command(argv)
+
+    def run_env(self, argv, env):
+        return self.module.run_command(argv, environ_update=env)
+
+    def fetch(self, url):
+        return open_url(url, timeout=30).read()
+
+    @staticmethod
+    def which(name):
+        return shutil.which(name)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            version=dict(type="str"), configure_repo=dict(type="bool", default=True),
+            install_packages=dict(type="bool", default=True),
+            repo_base_url=dict(type="str", default="https://nvidia.github.io/libnvidia-container"),
+            gpg_key=dict(type="str", no_log=False), gpg_key_url=dict(type="str", no_log=False),
+            runtime_name=dict(type="str", default="nvidia"),
+            runtime_path=dict(type="str", default="nvidia-container-runtime"),
+            default_runtime=dict(type="bool", default=False), cdi=dict(type="bool", default=False),
+            cdi_spec_path=dict(type="path", default="/etc/cdi/nvidia.yaml"),
+            daemon_json=dict(type="path", default="/etc/docker/daemon.json"),
+            backup=dict(type="bool", default=True),
+            restart=dict(type="str", choices=["auto", "never"], default="auto"),
+            restart_timeout=dict(type="int", default=60),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        with open("/etc/os-release", "r", encoding="utf-8") as handle:
+            fam = family(parse_os_release(handle.read()))
+        dpkg = module.get_bin_path("dpkg")
+        arch = module.run_command([dpkg, "--print-architecture"])[1].strip() if dpkg else None
+        result = nvidia_install.converge(Host(module), params, fam, arch, module.check_mode)
+    except (nvidia_install.ToolkitError, PackagesError, PackageManagerError, DaemonJsonError, OSError) as exc:
+        module.fail_json(msg="nvidia_toolkit on %s: %s" % (socket.gethostname(), exc))
+    except DaemonConfigFailed as exc:
+        module.fail_json(msg="nvidia_toolkit on %s: %s" % (socket.gethostname(), exc), **exc.extra)
+    diff = result.pop("diff")
+    if module._diff and result["daemon_config"]["changed_keys"]:  # pylint: disable=protected-access
+        result["diff"] = diff
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""nvidia_install: repository files, runtime settings, and the daemon.json merge they make (no host)."""
+
+import pytest
+
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import daemon_json as dj
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvidia_install as ni
+
+KEY = b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBF\n-----END PGP PUBLIC KEY BLOCK-----\n"
+
+
+def test_apt_flat_repository_with_signed_by():
+    files = ni.repo_files("debian", "amd64", "https://nvidia.github.io/libnvidia-container/", KEY)
+    assert files[ni.APT_KEYRING] == KEY
+    assert files[ni.APT_SOURCES] == (
+        "# Managed by mlinfra.docker_ml\nTypes: deb\nURIs: https://nvidia.github.io/libnvidia-container/stable/deb/amd64\n"
+        "Suites: /\nSigned-By: /etc/apt/keyrings/nvidia-container-toolkit.asc\n")
+
+
+def test_dnf_repository():
+    repo = ni.repo_files("redhat", None, "https://mirror.example/nv", None)[ni.DNF_REPO]
+    assert "baseurl=https://mirror.example/nv/stable/rpm/$basearch" in repo and "gpgkey=https://mirror.example/nv/gpgkey" in repo
+
+
+def test_apt_needs_an_architecture():
+    with pytest.raises(ni.ToolkitError, match="architecture"):
+        ni.repo_files("debian", None, "https://x", KEY)
+
+
+@pytest.mark.parametrize("default_runtime, cdi, expected", [
+    (False, False, {"runtimes": {"nvidia": {"path": "nvidia-container-runtime", "args": []}}}),
+    (True, False, {"runtimes": {"nvidia": {"path": "nvidia-container-runtime", "args": []}}, "default-runtime": "nvidia"}),
+    (False, True, {"runtimes": {"nvidia": {"path": "nvidia-container-runtime", "args": []}}, "features": {"cdi": True}}),
+])
+def test_runtime_settings(default_runtime, cdi, expected):
+    assert ni.runtime_settings("nvidia", "nvidia-container-runtime", default_runtime, cdi) == expected
+
+
+def test_cdi_keeps_other_features_and_runtimes():
+    current = {"features": {"buildkit": True}, "runtimes": {"kata": {"path": "/usr/bin/kata-runtime"}},
+               "log-driver": "json-file"}
+    merged = dj.desired_config(current, ni.runtime_settings("nvidia", "nvidia-container-runtime", False, True))
+    assert merged["features"] == {"buildkit": True, "cdi": True}
+    assert set(merged["runtimes"]) == {"kata", "nvidia"} and merged["log-driver"] == "json-file"
+
+
+def test_all_four_packages_pinned_together():
+    assert ni.PACKAGES == ["nvidia-container-toolkit", "nvidia-container-toolkit-base", "libnvidia-container-tools",
+                           "libnvidia-container1"]
