@@ -36,8 +36,8 @@ def repo_files(fam, arch, base_url, key_bytes):
     if fam == "debian":
         if not arch:
             raise ToolkitError("cannot tell the host's architecture (dpkg --print-architecture)")
-        return {APT_KEYRING: key_bytes, APT_SOURCES: pk.deb822_source("%s/stable/deb/%s" % (base, arch), "/", None,
-                                                                     APT_KEYRING)}
+        source = pk.deb822_source("%s/stable/deb/%s" % (base, arch), "/", None, APT_KEYRING)
+        return {APT_KEYRING: key_bytes, APT_SOURCES: source}
     return {DNF_REPO: pk.dnf_repo("nvidia-container-toolkit", "NVIDIA Container Toolkit",
                                   base + "/stable/rpm/$basearch", base + "/gpgkey")}
 

@@ -17,7 +17,7 @@ description:
     GPU its index, name, UUID, PCI bus id, total memory, compute capability and MIG mode.
   - A host without GPUs, driver or nvidia-ml-py gets C(count=0) and the reason; the module never fails for that.
   - Reports whether the C(nvidia-container-runtime) binary is present.
-  - O(select) filters the GPU list with a JMESPath expression, returned as RV(ansible_facts.mlinfra_gpu.selected).
+  - O(select) filters the GPU list with a JMESPath expression, returned as C(ansible_facts.mlinfra_gpu.selected).
 author:
   - mlinfra contributors (@mlinfra)
 requirements:
@@ -38,6 +38,7 @@ attributes:
     description: Nothing changes.
   facts:
     support: full
+    description: Sets C(ansible_facts.mlinfra_gpu).
   platform:
     platforms: posix
     support: full

@@ -36,8 +36,8 @@ class Fleet:
         self.inventory = None
 
     def up(self):
-        self.inventory = str(fleet_mod.up(self.name, self.hosts, self.gpu_hosts, log=lambda m: None,
-                                            fixtures=self.fixtures))
+        path = fleet_mod.up(self.name, self.hosts, self.gpu_hosts, log=lambda m: None, fixtures=self.fixtures)
+        self.inventory = str(path)
         return self
 
     def down(self):
