@@ -67,9 +67,14 @@ molecule: venv collection
 
 test: unit lint build sanity fleet-test molecule
 
+# The demo fleet has no real images registry: it runs the test fixture images and a demo model.
+DEMO_VARS := {"ml_stack_tf_serving_model_name": "half_plus_two", "ml_stack_tf_serving_models_path": "/srv/models"}
 demo: venv collection
-	$(BIN)/python -m tests.fleet up --name $(FLEET) --hosts $(HOSTS)
-	$(BIN)/ansible-playbook -i .fleet/$(FLEET)/inventory.yml playbooks/site.yml
+	$(BIN)/python -m tests.fleet up --name $(FLEET) --hosts $(HOSTS) --fixtures
+	$(BIN)/ansible ml_serving -i .fleet/$(FLEET)/inventory.yml -m ansible.builtin.shell \
+	  -a 'mkdir -p /srv/models/half_plus_two/1 && echo demo > /srv/models/half_plus_two/1/saved_model.pb' >/dev/null
+	$(BIN)/ansible-playbook -i .fleet/$(FLEET)/inventory.yml playbooks/site.yml -e '$(DEMO_VARS)'
+
 
 demo-down: venv
 	$(BIN)/python -m tests.fleet down --name $(FLEET)
