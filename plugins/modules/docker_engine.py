@@ -151,26 +151,10 @@ storage_driver:
 import socket
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.module_host import ModuleHost
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_install
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.packages import PackagesError, parse_os_release
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import PackageManagerError
-
-
-class Host:
-    """The effects docker_install needs, bound to this module."""
-
-    def __init__(self, module):
-        self.module = module
-
-    def run(self, argv):
-        return self.module.run_command(argv)
-
-    def run_env(self, argv, env):
-        return self.module.run_command(argv, environ_update=env)
-
-    def fetch(self, url):
-        return open_url(url, timeout=30).read()
 
 
 def main():
@@ -200,7 +184,7 @@ def main():
             os_release = parse_os_release(handle.read())
         dpkg = module.get_bin_path("dpkg")
         arch = module.run_command([dpkg, "--print-architecture"])[1].strip() if dpkg else None
-        result = docker_install.converge(Host(module), params, os_release, arch, module.check_mode)
+        result = docker_install.converge(ModuleHost(module), params, os_release, arch, module.check_mode)
     except (docker_install.EngineError, PackagesError, PackageManagerError, OSError) as exc:
         module.fail_json(msg="docker_engine on %s: %s" % (socket.gethostname(), exc))
     module.exit_json(**result)

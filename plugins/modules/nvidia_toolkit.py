@@ -141,34 +141,15 @@ daemon_config:
   sample: {"changed_keys": ["runtimes.nvidia"], "backup_file": null, "restarted": true}
 """
 
-import shutil
 import socket
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.module_host import ModuleHost
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvidia_install
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.daemon_converge import DaemonConfigFailed
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.daemon_json import DaemonJsonError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.packages import PackagesError, family, parse_os_release
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import PackageManagerError
-
-
-class Host:
-    def __init__(self, module):
-        self.module = module
-
-    def run(self, argv):
-        return self.module.run_command(argv)
-
-    def run_env(self, argv, env):
-        return self.module.run_command(argv, environ_update=env)
-
-    def fetch(self, url):
-        return open_url(url, timeout=30).read()
-
-    @staticmethod
-    def which(name):
-        return shutil.which(name)
 
 
 def main():
@@ -195,7 +176,7 @@ def main():
             fam = family(parse_os_release(handle.read()))
         dpkg = module.get_bin_path("dpkg")
         arch = module.run_command([dpkg, "--print-architecture"])[1].strip() if dpkg else None
-        result = nvidia_install.converge(Host(module), params, fam, arch, module.check_mode)
+        result = nvidia_install.converge(ModuleHost(module), params, fam, arch, module.check_mode)
     except (nvidia_install.ToolkitError, PackagesError, PackageManagerError, DaemonJsonError, OSError) as exc:
         module.fail_json(msg="nvidia_toolkit on %s: %s" % (socket.gethostname(), exc))
     except DaemonConfigFailed as exc:

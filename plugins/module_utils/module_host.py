@@ -1,0 +1,31 @@
+# -*- coding: utf-8 -*-
+# Copyright: mlinfra contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The host effects the install logic needs (commands, downloads, PATH look-ups), bound to a module."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+import shutil
+
+from ansible.module_utils.urls import open_url
+
+
+class ModuleHost:
+    def __init__(self, module):
+        self.module = module
+
+    def run(self, argv):
+        return self.module.run_command(argv)
+
+    def run_env(self, argv, env):
+        return self.module.run_command(argv, environ_update=env)
+
+    @staticmethod
+    def fetch(url):
+        return open_url(url, timeout=30).read()
+
+    @staticmethod
+    def which(name):
+        return shutil.which(name)
