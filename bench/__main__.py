@@ -178,6 +178,8 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the bench fleets")
     args = parser.parse_args()
     ensure_venv()
+    if Path(sys.prefix).resolve() != VENV.resolve():  # run the rest (matplotlib included) in the bench venv
+        os.execv(str(BIN / "python"), [str(BIN / "python"), "-m", "bench", *sys.argv[1:]])
     subprocess.run(["make", "collection"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
     rows, alone = [], None
     for size in [int(s) for s in args.sizes.split(",")]:
