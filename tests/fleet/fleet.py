@@ -118,30 +118,27 @@ def _wait_host(container, timeout):
     return state[0]
 
 
-def _wait_tcp_banner(port, expect, timeout):
+def _poll(check, timeout, failure):
+    """Call check() every 0.5 s until it is true; raise FleetError(failure) after timeout seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
-                if sock.recv(64).startswith(expect):
-                    return
+            if check():
+                return
         except OSError:
             pass
         time.sleep(0.5)
-    raise FleetError(f"nothing answered with {expect!r} on 127.0.0.1:{port} within {timeout}s")
+    raise FleetError(failure)
 
 
-def _wait_registry(port, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=3) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise FleetError(f"the fleet registry on 127.0.0.1:{port} did not answer /v2/ within {timeout}s")
+def _ssh_banner(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
+        return sock.recv(64).startswith(b"SSH-")
+
+
+def _registry_answers(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=3) as resp:
+        return resp.status == 200
 
 
 def _install_key(container, pubkey):
@@ -199,10 +196,11 @@ def up(name="default", hosts=3, gpu_hosts=(), log=print, timeout=180, fixtures=F
     for host, ip, container in zip(names, host_ips, containers):
         _install_key(container, pubkey)
         port = _published_port(container, "22/tcp")
-        _wait_tcp_banner(port, b"SSH-", timeout)
+        _poll(lambda p=port: _ssh_banner(p), timeout, f"sshd did not answer on 127.0.0.1:{port} within {timeout}s")
         inventory_hosts.append({"name": host, "port": port, "ip": ip})
     registry_port = _published_port(registry, "5000/tcp")
-    _wait_registry(registry_port, timeout)
+    _poll(lambda: _registry_answers(registry_port), timeout,
+          f"the fleet registry on 127.0.0.1:{registry_port} did not answer /v2/ within {timeout}s")
 
     inventory = build_inventory(inventory_hosts, key, f"{REGISTRY_ALIAS}:5000", gpu_hosts)
     inventory["all"]["vars"]["fleet_registry_local"] = f"127.0.0.1:{registry_port}"

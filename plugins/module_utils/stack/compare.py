@@ -25,7 +25,7 @@ def env_dict(entries):
     return result
 
 
-def _ports(bindings):
+def port_bindings(bindings):
     ports = {}
     for port, items in (bindings or {}).items():
         ports[port] = sorted([item.get("HostIp") or "0.0.0.0", str(item.get("HostPort") or "")] for item in items or [])
@@ -42,7 +42,7 @@ def actual_state(inspect):
         "command": cfg.get("Cmd"),
         "env": env_dict(cfg.get("Env")),
         "labels": cfg.get("Labels") or {},
-        "ports": _ports(host.get("PortBindings")),
+        "ports": port_bindings(host.get("PortBindings")),
         "mounts": sorted([m.get("Type"), m.get("Source"), m.get("Target"), bool(m.get("ReadOnly"))]
                          for m in host.get("Mounts") or []),
         "networks": {name: {"id": net.get("NetworkID"), "aliases": net.get("Aliases") or []}

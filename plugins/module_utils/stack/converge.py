@@ -31,13 +31,13 @@ def _image(engine, desired, pull, auth, check_mode):
 
 def _pg_guard(engine, desired, image):
     """Refuse to start a postgres image on a data volume of another major version."""
+    if desired.get("data_path") == "/var/lib/postgresql":  # 18+: PGDATA is <major>/docker below it
+        return
     volume = next((m[1] for m in desired["mounts"] if m[0] == "volume" and m[2] == desired.get("data_path")), None)
     info = engine.volume(volume) if volume else None
     if not info or not info.get("Mountpoint"):
         return
     path = os.path.join(info["Mountpoint"], "PG_VERSION")
-    if desired.get("data_path") == "/var/lib/postgresql":  # 18+: PGDATA is <major>/docker below it
-        return
     try:
         with open(path, "r") as handle:
             on_disk = handle.read().strip()
@@ -175,7 +175,7 @@ class Converger:
             "status": state.get("Status") or ("absent" if inspect is None else None),
             "health": (state.get("Health") or {}).get("Status"),
             "endpoints": {port: ["%s:%s" % (ip, hp) for ip, hp in binds]
-                          for port, binds in compare._ports(((inspect or {}).get("HostConfig") or {}).get("PortBindings")).items()},
+                          for port, binds in compare.port_bindings(((inspect or {}).get("HostConfig") or {}).get("PortBindings")).items()},
         })
 
     def absent(self, desired):

@@ -62,17 +62,18 @@ class Engine:
         except (APIError, DockerException) as exc:
             raise StackError("Docker refused to %s: %s" % (what, getattr(exc, "explanation", None) or exc))
 
-    def container(self, name):
+    def _inspect(self, kind, func, name):
+        """Inspect one object by name; None when Docker does not have it."""
         try:
-            return self._call("inspect container %s" % name, self.api.inspect_container, name)
-        except NotFound:
-            return None
-
-    def image(self, ref):
-        try:
-            return self._call("inspect image %s" % ref, self.api.inspect_image, ref)
+            return self._call("inspect %s %s" % (kind, name), func, name)
         except (NotFound, ImageNotFound):
             return None
+
+    def container(self, name):
+        return self._inspect("container", self.api.inspect_container, name)
+
+    def image(self, ref):
+        return self._inspect("image", self.api.inspect_image, ref)
 
     def pull(self, image, auth=None):
         repo, tag = split_image(image)
@@ -87,10 +88,7 @@ class Engine:
         return self.image(image)
 
     def network(self, name):
-        try:
-            return self._call("inspect network %s" % name, self.api.inspect_network, name)
-        except NotFound:
-            return None
+        return self._inspect("network", self.api.inspect_network, name)
 
     def create_network(self, name, labels):
         return self._call("create network %s" % name, self.api.create_network, name, driver="bridge",
@@ -100,10 +98,7 @@ class Engine:
         self._call("remove network %s" % name, self.api.remove_network, name)
 
     def volume(self, name):
-        try:
-            return self._call("inspect volume %s" % name, self.api.inspect_volume, name)
-        except NotFound:
-            return None
+        return self._inspect("volume", self.api.inspect_volume, name)
 
     def create_volume(self, name, labels):
         return self._call("create volume %s" % name, self.api.create_volume, name, labels=labels)
