@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type  # pylint: disable=invalid-name
 
 import os
+import re
 import tempfile
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import daemon_converge, files, nvml, repositories
@@ -75,7 +76,27 @@ def ensure_cdi_spec(host, path, check_mode):
         os.unlink(tmp)
 
 
+RUNTIME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def check_params(params):
+    """Input checks before anything is touched; raises ToolkitError naming the parameter."""
+    if not RUNTIME_NAME.fullmatch(params["runtime_name"] or ""):
+        raise ToolkitError("runtime_name: %r must be letters, digits, '.', '_' or '-' (it is the name containers "
+                           "use in --runtime)" % params["runtime_name"])
+    if not params["runtime_path"] or any(c.isspace() for c in params["runtime_path"]):
+        raise ToolkitError("runtime_path: %r must be a binary name or an absolute path without spaces"
+                           % params["runtime_path"])
+    if params["restart_timeout"] < 1:
+        raise ToolkitError("restart_timeout must be at least 1 second, got %d" % params["restart_timeout"])
+    try:
+        pk.check_version_pin(params["version"])
+    except pk.PackagesError as exc:
+        raise ToolkitError(str(exc))
+
+
 def converge(host, params, fam, arch, check_mode):
+    check_params(params)
     result = {"changed": False, "actions": [], "packages": {}, "daemon_config": None, "runtime_binary": None}
     manager = for_family(fam, host.run, host.run_env)
     if params["configure_repo"]:

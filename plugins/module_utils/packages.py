@@ -49,6 +49,16 @@ def upstream_version(version):
     return without_epoch.split("-", 1)[0]
 
 
+VERSION_PIN = re.compile(r"[A-Za-z0-9.+~:*?_\[\]-]{1,80}")
+
+
+def check_version_pin(pattern, where="version"):
+    """A pin is a package version or a glob of one; anything else (spaces, ';', quotes) is a typo."""
+    if pattern and not VERSION_PIN.fullmatch(pattern):
+        raise PackagesError("%s: %r is not a package version or a glob of one (e.g. 20.10.* or "
+                            "5:27.3.1-1~debian.12~bookworm)" % (where, pattern))
+
+
 def resolve_version(pattern, available):
     """Pick the first (newest, as apt/dnf list them) available version matching pattern, exact or glob,
     against either the full version or its upstream part. None if the pattern is empty."""

@@ -153,7 +153,8 @@ import socket
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.module_host import ModuleHost
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_install
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.packages import PackagesError, parse_os_release
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.packages import (PackagesError, check_version_pin,
+                                                                                  parse_os_release)
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import PackageManagerError
 
 
@@ -179,6 +180,10 @@ def main():
         module.fail_json(msg="state=latest and a version pin contradict each other: drop one of them")
     if not params["repo_base_url"].startswith(("http://", "https://", "file://")):
         module.fail_json(msg="repo_base_url must be an http(s):// or file:// URL, got %r" % params["repo_base_url"])
+    try:
+        check_version_pin(params["version"])
+    except PackagesError as exc:
+        module.fail_json(msg="docker_engine on %s: invalid input, nothing was changed: %s" % (socket.gethostname(), exc))
     try:
         with open("/etc/os-release", "r", encoding="utf-8") as handle:
             os_release = parse_os_release(handle.read())

@@ -20,6 +20,9 @@ description:
   - Compares only the fields it sets against C(docker inspect), normalising Docker's defaults (the
     image's env and labels, an unset command, durations). A container is recreated only when a field
     that needs it differs; memory, CPUs and restart policy change in place; a stopped container is started.
+  - A container whose health checks stopped running after dockerd restarted (still C(starting), no probe
+    logged for three intervals; moby#41871) is restarted. A container that restarts three times while the
+    module waits for it is reported as crash-looping at once, with its last log lines.
   - Secrets (Postgres, Redis and MLflow admin passwords) are generated once when not given, stored under
     O(secrets_dir)/<project>/ (0600 root), reused on every run and handed to containers as files, never
     in module output.

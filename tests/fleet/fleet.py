@@ -251,6 +251,20 @@ def status(name="default", log=print):
     return report
 
 
+def _untag_pushed(client, state_file, log):
+    """Fixture images were tagged 127.0.0.1:<registry port>/... to push them; drop those tags (not the images)."""
+    try:
+        port = json.loads(state_file.read_text())["registry_port"]
+    except (OSError, ValueError, KeyError):
+        return
+    prefix = f"127.0.0.1:{port}/"
+    for image in client.images.list():
+        for tag in image.tags:
+            if tag.startswith(prefix):
+                log(f"untagging {tag}")
+                client.images.remove(tag, noprune=True)
+
+
 def down(name="default", log=print):
     """Remove exactly what up created for this fleet: containers, volumes, network, keys."""
     client = ensure_engine(log)
@@ -265,6 +279,7 @@ def down(name="default", log=print):
         log(f"removing network {network.name}")
         network.remove()
     sdir = state_dir(name)
+    _untag_pushed(client, sdir / "state.json", log)
     for leftover in ("id_ed25519", "id_ed25519.pub", "inventory.yml", "state.json"):
         (sdir / leftover).unlink(missing_ok=True)
     if sdir.exists() and not any(sdir.iterdir()):

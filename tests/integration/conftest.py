@@ -76,3 +76,48 @@ def host_exec(fl, host, *cmd):
     import docker  # pylint: disable=import-outside-toplevel
     result = docker.from_env().containers.get(fl.container(host)).exec_run(list(cmd))
     return result.exit_code, result.output.decode()
+
+
+@pytest.fixture(scope="session")
+def rel_fleet():
+    """The reliability scenarios' 3-host fleet (fixture images, a demo model on host3), shared by
+    their modules: each scenario leaves it converged again. Nothing is converged here.
+    MLINFRA_KEEP_FLEET=1 leaves it up afterwards (to look at it, or to rerun one module quickly)."""
+    from tests.integration.stack_helpers import BASE_VARS, install_model  # pylint: disable=import-outside-toplevel
+    fl = Fleet("it-rel", 3, fixtures=True).up()
+    install_model(fl)
+    fl.vars = dict(BASE_VARS)
+    yield fl
+    if os.environ.get("MLINFRA_KEEP_FLEET") != "1":
+        fl.down()
+
+
+# --- the reliability summary: passed scenarios counted by what they prove -------------------------
+TALLY_KINDS = ("faults survived", "drifts repaired", "bad inputs refused", "data checks passed", "security checks passed")
+_TALLY = {}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call":
+        return
+    for marker in item.iter_markers("tally"):
+        kind, weight = marker.args[0], (marker.args[1] if len(marker.args) > 1 else 1)
+        assert kind in TALLY_KINDS, f"unknown tally kind {kind!r}"
+        entry = _TALLY.setdefault(kind, {"passed": 0, "failed": 0})
+        entry["passed" if report.passed else "failed"] += weight
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _TALLY:
+        return
+    lines = ["| what | passed | failed |", "|---|---|---|"]
+    lines += [f"| {kind} | {_TALLY[kind]['passed']} | {_TALLY[kind]['failed']} |" for kind in TALLY_KINDS if kind in _TALLY]
+    terminalreporter.write_sep("=", "reliability summary")
+    for line in lines:
+        terminalreporter.write_line(line)
+    out = REPO / ".build" / "reliability-summary.md"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text("# Reliability summary (last fleet test run)\n\n" + "\n".join(lines) + "\n")

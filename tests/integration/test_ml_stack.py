@@ -1,94 +1,25 @@
 """The ML stack across a real 3-host fleet: up, healthy, idempotent, drift repaired, data kept."""
 
-import contextlib
-import io
-import json
-import socket
-import subprocess
 import time
-import urllib.request
 import uuid
 
-import docker
 import pytest
 
-from tests.fleet import fleet as fleet_mod
-from tests.integration.conftest import host_exec, recap, run_ansible
+from tests.integration.conftest import host_exec, recap
+from tests.integration.stack_helpers import (BASE_VARS, call, changed, containers, converge, health, install_model,
+                                             psql, rebuild_fixture, tunnel)
 
 pytestmark = pytest.mark.fleet
 NAME = "it-stack"
-SITE = "playbooks/site.yml"
-BASE_VARS = {"ml_stack_tf_serving_model_name": "half_plus_two", "ml_stack_tf_serving_models_path": "/srv/models",
-             "ml_stack_health_timeout": 240}
 
 
 @pytest.fixture(scope="module")
 def fl(make_fleet):
     fleet = make_fleet(NAME, hosts=3, fixtures=True)
-    host_exec(fleet, "host3", "sh", "-c", "mkdir -p /srv/models/half_plus_two/1/assets && "
-              "echo fixture > /srv/models/half_plus_two/1/saved_model.pb && "
-              "echo '{\"w\": 0.5, \"b\": 2}' > /srv/models/half_plus_two/1/assets/standin.json")
+    install_model(fleet)
     fleet.vars = dict(BASE_VARS)
     fleet.first = converge(fleet)
     return fleet
-
-
-def converge(fl, *args, check=True, **extra_vars):
-    variables = dict(fl.vars, **extra_vars)
-    return run_ansible("ansible-playbook", "-i", fl.inventory, SITE, "-e", json.dumps(variables), *args, check=check)
-
-
-def changed(proc):
-    return {host: counts["changed"] for host, counts in recap(proc.stdout).items()}
-
-
-def containers(fl, host):
-    rc, out = host_exec(fl, host, "docker", "ps", "-a", "--format", "{{.Names}} {{.State}}")
-    assert rc == 0, out
-    return dict(line.split(" ", 1) for line in out.strip().splitlines())
-
-
-def health(fl, host, name):
-    return host_exec(fl, host, "docker", "inspect", "-f", "{{.State.Health.Status}}", name)[1].strip()
-
-
-@contextlib.contextmanager
-def tunnel(fl, host, remote_port):
-    """Reach a service published on a host's 127.0.0.1 through that host's sshd, like an operator would."""
-    state = json.loads((fleet_mod.state_dir(NAME) / "state.json").read_text())
-    ssh_port = {h["name"]: h["port"] for h in state["hosts"]}[host]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        local = sock.getsockname()[1]
-    proc = subprocess.Popen(  # pylint: disable=consider-using-with
-        ["ssh", "-N", "-i", str(fleet_mod.state_dir(NAME) / "id_ed25519"), "-p", str(ssh_port),
-         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-         "-o", "ExitOnForwardFailure=yes", "-o", "ControlMaster=no",
-         "-L", f"127.0.0.1:{local}:127.0.0.1:{remote_port}", "root@127.0.0.1"])
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", local), timeout=1):
-                break
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{local}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def call(url, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=20) as resp:
-        return json.load(resp)
-
-
-def psql(fl, sql):
-    rc, out = host_exec(fl, "host1", "docker", "exec", "mlstack-postgres", "psql", "-U", "mlflow", "-d", "mlflow",
-                        "-tAc", sql)
-    assert rc == 0, out
-    return out.strip()
 
 
 def test_stack_comes_up_across_hosts_and_healthy(fl):
@@ -151,15 +82,7 @@ def test_drift_is_repaired_only_where_it_happened(fl):
 
 
 def test_new_mlflow_image_recreates_only_mlflow_and_migrates(fl):
-    client = docker.from_env()
-    state = json.loads((fleet_mod.state_dir(NAME) / "state.json").read_text())
-    repo = f"127.0.0.1:{state['registry_port']}/fixtures/mlflow"
-    current = fl.vars.get("ml_stack_mlflow_image") or "registry:5000/fixtures/mlflow:3.17.2-fixture"
-    client.images.pull(repo, current.rsplit(":", 1)[1])
-    dockerfile = f"FROM {repo}:{current.rsplit(':', 1)[1]}\nLABEL org.mlinfra.fixture.revision=b\n".encode()
-    client.images.build(fileobj=io.BytesIO(dockerfile), tag=f"{repo}:3.17.2-fixture-b", rm=True)
-    client.images.push(repo, "3.17.2-fixture-b")
-    fl.vars["ml_stack_mlflow_image"] = "registry:5000/fixtures/mlflow:3.17.2-fixture-b"
+    fl.vars["ml_stack_mlflow_image"] = rebuild_fixture(fl, "mlflow", "3.17.2-fixture-b")
     proc = converge(fl, "-v")
     assert changed(proc) == {"host1": 0, "host2": 1, "host3": 0}
     assert '"migration": [' in proc.stdout and "Updating database tables" in proc.stdout

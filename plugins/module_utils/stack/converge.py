@@ -120,6 +120,8 @@ class Converger:
             actual = compare.actual_state(inspect)
             diffs = compare.differences(desired, actual, image, self.network_id)
             action = compare.action_for(diffs, actual["status"], self.params["state"])
+            if action is None and self.params["state"] == "present" and health.health_stalled(inspect):
+                action = "restart"  # its health checks stopped when dockerd restarted (moby#41871)
         if action in ("create", "recreate"):
             # A volume in use cannot be removed, so only a new container needs its volumes checked.
             for volume in desired["volumes"]:
@@ -127,9 +129,16 @@ class Converger:
             if service == "postgres":
                 _pg_guard(self.engine, desired, image)
         if action:
-            self.diffs.append(compare.diff_view(service, diffs) if diffs else
-                              {"before_header": service, "after_header": service, "before": {"container": inspect and "stopped" or "absent"},
-                               "after": {"container": "running" if self.params["state"] == "present" else "stopped"}})
+            if diffs:
+                self.diffs.append(compare.diff_view(service, diffs))
+            elif action == "restart":
+                self.diffs.append({"before_header": service, "after_header": service,
+                                   "before": {"container": "running, health checks stalled"},
+                                   "after": {"container": "restarted, health checks running"}})
+            else:
+                self.diffs.append({"before_header": service, "after_header": service,
+                                   "before": {"container": inspect and "stopped" or "absent"},
+                                   "after": {"container": "running" if self.params["state"] == "present" else "stopped"}})
         result = {"action": action, "changed_fields": [d[0] for d in diffs], "pulled": pulled, "ready": False,
                   "container": desired["name"]}
         self.results[service] = result
@@ -158,6 +167,8 @@ class Converger:
                 engine.start(inspect["Id"])
         elif action == "start":
             engine.start(inspect["Id"])
+        elif action == "restart":
+            engine.restart(inspect["Id"])
         elif action == "stop":
             engine.stop(inspect["Id"])
 

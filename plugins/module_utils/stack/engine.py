@@ -13,12 +13,13 @@ import time
 try:
     import docker
     from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+    from requests.exceptions import RequestException  # the SDK's transport; dockerd gone mid-call
     HAS_DOCKER = True
     DOCKER_IMPORT_ERROR = None
 except ImportError as exc:  # pragma: no cover - reported by the module
     HAS_DOCKER = False
     DOCKER_IMPORT_ERROR = exc
-    APIError = DockerException = ImageNotFound = NotFound = Exception
+    APIError = DockerException = ImageNotFound = NotFound = RequestException = Exception
 
 
 class StackError(Exception):
@@ -51,7 +52,14 @@ class Engine:
         except DockerException as exc:
             raise StackError("cannot reach the Docker engine at %s: %s. Is docker running "
                              "(systemctl status docker)?" % (base_url, exc))
+        self.base_url = base_url
         self.requests = 0
+
+    def lost(self, what, exc):
+        return StackError("lost the Docker engine at %s while trying to %s (%s). dockerd stopped or restarted "
+                          "during the run; check 'systemctl status docker' and 'journalctl -u docker' on this host, "
+                          "then rerun: services already converged are kept, the rest are repaired"
+                          % (self.base_url, what, exc), docker_host=self.base_url)
 
     def _call(self, what, func, *args, **kwargs):
         self.requests += 1
@@ -61,6 +69,8 @@ class Engine:
             raise
         except (APIError, DockerException) as exc:
             raise StackError("Docker refused to %s: %s" % (what, getattr(exc, "explanation", None) or exc))
+        except RequestException as exc:
+            raise self.lost(what, exc)
 
     def _inspect(self, kind, func, name):
         """Inspect one object by name; None when Docker does not have it."""
@@ -85,6 +95,8 @@ class Engine:
                              "host and the image name/tag exist (nothing was changed on the host)"
                              % (image, registry_of(image), getattr(exc, "explanation", None) or exc),
                              image=image, registry=registry_of(image))
+        except RequestException as exc:  # after APIError, which is also a requests HTTPError
+            raise self.lost("pull %s" % image, exc)
         return self.image(image)
 
     def network(self, name):
@@ -138,6 +150,9 @@ class Engine:
     def stop(self, ident, timeout=30):
         self._call("stop container %s" % ident, self.api.stop, ident, timeout=timeout)
 
+    def restart(self, ident, timeout=30):
+        self._call("restart container %s" % ident, self.api.restart, ident, timeout=timeout)
+
     def remove(self, ident, volumes=False):
         self._call("remove container %s" % ident, self.api.remove_container, ident, v=volumes, force=True)
 
@@ -149,7 +164,7 @@ class Engine:
     def logs(self, ident, tail=30):
         try:
             out = self.api.logs(ident, stdout=True, stderr=True, tail=tail)
-        except (APIError, DockerException):
+        except (APIError, DockerException, RequestException):
             return []
         return out.decode("utf-8", "replace").splitlines()[-tail:]
 

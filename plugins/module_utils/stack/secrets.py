@@ -37,6 +37,17 @@ def needed(params):
     return wanted
 
 
+def check_given(params):
+    """Every secret given as a parameter is usable, checked before any secret file is written."""
+    for name, given, param in needed(params):
+        if given is None:
+            continue
+        if not given or "\n" in given:
+            raise StackInputError("%s must be a non-empty single line" % param)
+        if name == "mlflow_db_password" and (":" in given or "\\" in given):
+            raise StackInputError("mlflow.db_password may not contain ':' or '\\' (it goes into a pgpass file)")
+
+
 def _ensure_dir(path, check_mode):
     if os.path.isdir(path):
         if (os.stat(path).st_mode & 0o777) != 0o700 and not check_mode:
@@ -51,6 +62,7 @@ def _ensure_dir(path, check_mode):
 def resolve(params, directory, check_mode):
     """Return ({name: value}, [changed paths]). mlflow_db_password falls back to the local
     postgres_password; a given value replaces the stored one."""
+    check_given(params)
     values, changed = {}, []
     if _ensure_dir(directory, check_mode):
         changed.append(directory)
@@ -58,8 +70,6 @@ def resolve(params, directory, check_mode):
         if name == "mlflow_db_password" and given is None:
             values[name] = values["postgres_password"]
             continue
-        if given is not None and (not given or "\n" in given):
-            raise StackInputError("%s must be a non-empty single line" % param)
         path = os.path.join(directory, name)
         stored = files.read_bytes(path)
         stored = stored.decode("utf-8").strip() if stored is not None else None

@@ -46,3 +46,20 @@ def test_cdi_keeps_other_features_and_runtimes():
 def test_all_four_packages_pinned_together():
     assert ni.PACKAGES == ["nvidia-container-toolkit", "nvidia-container-toolkit-base", "libnvidia-container-tools",
                            "libnvidia-container1"]
+
+
+GOOD = {"runtime_name": "nvidia", "runtime_path": "nvidia-container-runtime", "restart_timeout": 60, "version": None}
+
+
+@pytest.mark.parametrize("override, named", [
+    ({"runtime_name": "nvidia runtime"}, "runtime_name"), ({"runtime_name": ""}, "runtime_name"),
+    ({"runtime_path": "/usr/bin/nvidia container"}, "runtime_path"), ({"runtime_path": ""}, "runtime_path"),
+    ({"restart_timeout": 0}, "restart_timeout"), ({"version": "1.17; reboot"}, "version"),
+])
+def test_bad_input_is_refused_naming_the_parameter(override, named):
+    with pytest.raises(ni.ToolkitError, match="^" + named):
+        ni.check_params(dict(GOOD, **override))
+
+
+def test_good_input_passes():
+    ni.check_params(dict(GOOD, version="1.17.*"))

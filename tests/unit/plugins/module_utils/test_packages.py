@@ -139,3 +139,14 @@ def test_plan_packages(installed, state, pin, candidates, expected):
 def test_pin_applies_only_to_engine_packages():
     plan = plan_packages(FakeManager({}), ["docker-ce", "containerd.io"], "present", "27.*", di.PINNED)
     assert plan == [("docker-ce", "install", None, "27.*"), ("containerd.io", "install", None, None)]
+
+
+@pytest.mark.parametrize("pin", ["20.10.24+dfsg1-1+b3", "5:27.3.1-1~debian.12~bookworm", "27.*", "2?.10.[0-9]*", None, ""])
+def test_version_pins_and_globs_are_accepted(pin):
+    pk.check_version_pin(pin)
+
+
+@pytest.mark.parametrize("pin", ["20.10; rm -rf /", "27 .1", "'27'", "x" * 81, "$(id)"])
+def test_version_pin_typos_are_refused(pin):
+    with pytest.raises(pk.PackagesError, match="^version: .* is not a package version"):
+        pk.check_version_pin(pin)
