@@ -75,6 +75,7 @@ def test_foreign_keys_survive_a_converge(fl):
     assert after["debug"] is True and after["runtimes"]["lab"]["path"] == "/usr/sbin/runc"
 
 
+@pytest.mark.tally("drifts repaired")
 def test_check_diff_shows_exactly_the_drift_and_changes_nothing(fl):
     config = json.loads(_daemon_json(fl, "host2"))
     config["log-opts"]["max-size"] = "50m"
@@ -91,6 +92,7 @@ def test_check_diff_shows_exactly_the_drift_and_changes_nothing(fl):
     assert json.loads(_daemon_json(fl, "host2"))["log-opts"]["max-size"] == "10m"
 
 
+@pytest.mark.tally("faults survived")
 def test_rejected_setting_rolls_back_and_keeps_docker_running(fl):
     before = hashlib.sha256(_daemon_json(fl, "host3").encode()).hexdigest()
     proc = run_ansible("ansible-playbook", "-i", fl.inventory, SITE, *DOCKER_ONLY, "--limit", "host3",
@@ -104,6 +106,7 @@ def test_rejected_setting_rolls_back_and_keeps_docker_running(fl):
     assert host_exec(fl, "host3", "docker", "info", "--format", "{{.LoggingDriver}}")[1].strip() == "json-file"
 
 
+@pytest.mark.tally("bad inputs refused")
 def test_invalid_json_fails_clearly_and_is_left_untouched(fl):
     broken = '{"log-driver": "json-file",, }\n'
     original = _daemon_json(fl, "host3")

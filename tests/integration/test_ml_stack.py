@@ -56,6 +56,7 @@ def test_second_run_and_check_diff_change_nothing(fl):
     assert changed(converge(fl, "--check", "--diff")) == {"host1": 0, "host2": 0, "host3": 0}
 
 
+@pytest.mark.tally("drifts repaired", 4)  # stopped, removed, env, network
 def test_drift_is_repaired_only_where_it_happened(fl):
     host_exec(fl, "host1", "docker", "stop", "mlstack-redis")
     host_exec(fl, "host3", "docker", "rm", "-f", "mlstack-tf-serving")
@@ -81,6 +82,7 @@ def test_drift_is_repaired_only_where_it_happened(fl):
     assert changed(converge(fl)) == {"host1": 0, "host2": 0, "host3": 0}
 
 
+@pytest.mark.tally("data checks passed")
 def test_new_mlflow_image_recreates_only_mlflow_and_migrates(fl):
     fl.vars["ml_stack_mlflow_image"] = rebuild_fixture(fl, "mlflow", "3.17.2-fixture-b")
     proc = converge(fl, "-v")
@@ -91,6 +93,7 @@ def test_new_mlflow_image_recreates_only_mlflow_and_migrates(fl):
     assert found["experiment"]["name"] == fl.experiment
 
 
+@pytest.mark.tally("faults survived")
 def test_service_that_never_gets_healthy_fails_with_its_logs(fl):
     proc = converge(fl, check=False, ml_stack_tf_serving_model_name="no_such_model", ml_stack_health_timeout=20)
     assert proc.returncode != 0
@@ -101,6 +104,7 @@ def test_service_that_never_gets_healthy_fails_with_its_logs(fl):
     assert changed(converge(fl))["host3"] == 1
 
 
+@pytest.mark.tally("security checks passed")
 def test_no_secret_in_verbose_output(fl):
     proc = converge(fl, "-vvv")
     output = proc.stdout + proc.stderr
@@ -111,6 +115,7 @@ def test_no_secret_in_verbose_output(fl):
         assert host_exec(fl, host, "stat", "-c", "%a %U", f"/etc/mlinfra/mlstack/{name}")[1].strip() == "600 root"
 
 
+@pytest.mark.tally("data checks passed")
 def test_postgres_data_survives_absent_then_present_and_purge_removes_it(fl):
     psql(fl, "create table if not exists keepme (v text); insert into keepme values ('survivor')")
     assert changed(converge(fl, "--limit", "host1", ml_stack_state="absent"))["host1"] == 1

@@ -108,7 +108,7 @@ def seeded(rel_fleet):
     fl.experiment = "keep-" + uuid.uuid4().hex[:8]
     with tunnel(fl, "host2", 5000) as base:
         call(f"{base}/api/2.0/mlflow/experiments/create", {"name": fl.experiment})
-    psql(fl, "create table if not exists keepme (v text); insert into keepme values ('survivor')")
+    psql(fl, "create table if not exists keepme (v text); delete from keepme; insert into keepme values ('survivor')")
     assert_data(fl)
     return fl
 
