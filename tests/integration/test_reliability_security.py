@@ -47,7 +47,7 @@ def test_secret_files_are_0600_root_in_a_0700_directory(fl):
 def test_databases_are_loopback_only_by_default_and_on_the_private_address_only_when_asked(fl):
     # The fleet inventory opens Postgres on purpose on the private network (for MLflow on host2).
     assert published(fl, "host1", "mlstack-postgres") == {"5432/tcp": sorted(["127.0.0.1", fleet_ip(fl, "host1")])}
-    assert published(fl, "host1", "mlstack-redis") == {}
+    assert published(fl, "host1", "mlstack-redis") == {"6379/tcp": ["127.0.0.1"]}
     # The role's default (no private address): loopback only.
     assert changed(converge(fl, "--limit", "host1", ml_stack_private_address=""))["host1"] == 1
     assert published(fl, "host1", "mlstack-postgres") == {"5432/tcp": ["127.0.0.1"]}
