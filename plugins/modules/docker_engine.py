@@ -153,8 +153,8 @@ import socket
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.module_host import ModuleHost
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_install
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.packages import (PackagesError, check_version_pin,
-                                                                                  parse_os_release)
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.packages import PackagesError, check_version_pin
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.packages import parse_os_release
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import PackageManagerError
 
 
