@@ -18,7 +18,6 @@ from tests.integration.conftest import host_exec, recap, run_ansible
 SITE = "playbooks/site.yml"
 BASE_VARS = {"ml_stack_tf_serving_model_name": "half_plus_two", "ml_stack_tf_serving_models_path": "/srv/models",
              "ml_stack_health_timeout": 240}
-SECRETS = {"host1": ("postgres_password", "redis_password"), "host2": ("mlflow_db_password",)}
 
 
 def install_model(fl, host="host3"):
@@ -81,9 +80,17 @@ def wait_for(check, timeout, what, interval=1.0):
     raise AssertionError(f"{what}: not true after {timeout}s")
 
 
+def fleet_state(fl):
+    """What the harness recorded for this fleet: hosts (name, port, ip), subnet, registry_port."""
+    return json.loads((fleet_mod.state_dir(fl.name) / "state.json").read_text())
+
+
+def host_record(fl, host):
+    return {h["name"]: h for h in fleet_state(fl)["hosts"]}[host]
+
+
 def ssh_port(fl, host):
-    state = json.loads((fleet_mod.state_dir(fl.name) / "state.json").read_text())
-    return {h["name"]: h["port"] for h in state["hosts"]}[host]
+    return host_record(fl, host)["port"]
 
 
 @contextlib.contextmanager
@@ -126,7 +133,7 @@ def psql(fl, sql, host="host1"):
 def rebuild_fixture(fl, service, new_tag):
     """Push <fixture image> + one label as a new tag to the fleet registry (an 'image bump'); return its name."""
     client = docker.from_env()
-    state = json.loads((fleet_mod.state_dir(fl.name) / "state.json").read_text())
+    state = fleet_state(fl)
     inventory = (fleet_mod.state_dir(fl.name) / "inventory.yml").read_text()
     current = next(line.split(": ", 1)[1].strip() for line in inventory.splitlines()
                    if line.strip().startswith(f"ml_stack_{service}_image:"))

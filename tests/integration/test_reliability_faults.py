@@ -3,7 +3,6 @@ mid-converge, hosts restart, dockerd dies mid-run, the registry vanishes, a serv
 and the ML team's data (an MLflow experiment, a Postgres row) survives every redeploy."""
 
 import ipaddress
-import json
 import time
 import uuid
 
@@ -13,7 +12,8 @@ import pytest
 from tests.fleet import fleet as fleet_mod
 from tests.integration.conftest import host_exec, recap
 from tests.integration.stack_helpers import (call, changed, container_ids, containers, converge, converge_async,
-                                             failed_hosts, health, psql, rebuild_fixture, tunnel, wait_for)
+                                             failed_hosts, fleet_state, health, psql, rebuild_fixture, ssh_port,
+                                             tunnel, wait_for)
 
 pytestmark = pytest.mark.fleet
 HOSTS = ("host1", "host2", "host3")
@@ -32,8 +32,7 @@ def host_container(fl, host):
 
 def wait_host_back(fl, host):
     """After a host container (re)start: sshd answers and systemd finished booting."""
-    fl_state = json.loads((fleet_mod.state_dir(fl.name) / "state.json").read_text())
-    port = {h["name"]: h["port"] for h in fl_state["hosts"]}[host]
+    port = ssh_port(fl, host)
     wait_for(lambda: fleet_mod._ssh_banner(port), 120, f"sshd on {host}")  # pylint: disable=protected-access
     verdict = host_exec(fl, host, "timeout", "120", "systemctl", "is-system-running", "--wait")[1].strip()
     assert verdict.splitlines()[-1] in ("running", "degraded"), verdict
@@ -150,7 +149,7 @@ def test_dockerd_killed_during_ml_stack_fails_clearly_and_the_rerun_repairs(seed
 def test_registry_unreachable_names_image_and_registry_and_removes_nothing(seeded):
     fl = seeded
     bumped = rebuild_fixture(fl, "redis", "fixture-unreachable")
-    subnet = json.loads((fleet_mod.state_dir(fl.name) / "state.json").read_text())["subnet"]
+    subnet = fleet_state(fl)["subnet"]
     registry_ip = str(ipaddress.ip_network(subnet).network_address + 2)
     before = container_ids(fl, "host1")
     assert host_exec(fl, "host1", "ip", "route", "add", "unreachable", f"{registry_ip}/32")[0] == 0

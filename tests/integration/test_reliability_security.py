@@ -7,9 +7,8 @@ import urllib.error
 
 import pytest
 
-from tests.fleet import fleet as fleet_mod
 from tests.integration.conftest import host_exec
-from tests.integration.stack_helpers import call, changed, converge, failed_hosts, tunnel
+from tests.integration.stack_helpers import call, changed, converge, failed_hosts, host_record, tunnel
 
 pytestmark = pytest.mark.fleet
 SECRETS = {"host1": ["postgres_password", "redis_password"], "host2": ["mlflow_db_password"]}
@@ -28,11 +27,6 @@ def published(fl, host, name):
     return {port: sorted(b["HostIp"] for b in binds) for port, binds in (json.loads(out) or {}).items()}
 
 
-def fleet_ip(fl, host):
-    state = json.loads((fleet_mod.state_dir(fl.name) / "state.json").read_text())
-    return {h["name"]: h["ip"] for h in state["hosts"]}[host]
-
-
 @pytest.mark.tally("security checks passed")
 def test_secret_files_are_0600_root_in_a_0700_directory(fl):
     for host, names in SECRETS.items():
@@ -46,7 +40,7 @@ def test_secret_files_are_0600_root_in_a_0700_directory(fl):
 @pytest.mark.tally("security checks passed")
 def test_databases_are_loopback_only_by_default_and_on_the_private_address_only_when_asked(fl):
     # The fleet inventory opens Postgres on purpose on the private network (for MLflow on host2).
-    assert published(fl, "host1", "mlstack-postgres") == {"5432/tcp": sorted(["127.0.0.1", fleet_ip(fl, "host1")])}
+    assert published(fl, "host1", "mlstack-postgres") == {"5432/tcp": sorted(["127.0.0.1", host_record(fl, "host1")["ip"]])}
     assert published(fl, "host1", "mlstack-redis") == {"6379/tcp": ["127.0.0.1"]}
     # The role's default (no private address): loopback only.
     assert changed(converge(fl, "--limit", "host1", ml_stack_private_address=""))["host1"] == 1
