@@ -11,10 +11,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type  # pylint: disable=invalid-name
 
 import grp
-import json
 import pwd
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_service as svc
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.docker_api import DockerAPI, DockerAPIError, DockerConnectionError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import repositories
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import packages as pk
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import for_family, plan_packages
@@ -93,10 +93,13 @@ def _resolve(manager, package, pattern):
 
 
 def ensure_packages(manager, packages, state, pin, check_mode, recommends):
-    """Install/upgrade/remove; return [(package, action, from, to)] for changed packages."""
-    plan = [entry for entry in plan_packages(manager, packages, state, pin, PINNED) if entry[1]]
+    """Install/upgrade/remove; return [(package, action, from, to)] for changed packages and
+    {package: version installed before}."""
+    full = plan_packages(manager, packages, state, pin, PINNED)
+    plan = [entry for entry in full if entry[1]]
+    before = {package: current for package, _action, current, _wanted in full}
     if check_mode or not plan:
-        return plan
+        return plan, before
     removals = [p for p, action, _c, _w in plan if action == "remove"]
     if removals:
         manager.remove(removals)
@@ -106,7 +109,7 @@ def ensure_packages(manager, packages, state, pin, check_mode, recommends):
             manager.update()
         specs = [manager.spec(p, _resolve(manager, p, w) if w and p in PINNED else None) for p, w in installs]
         manager.install(specs, recommends)
-    return plan
+    return plan, before
 
 
 def ensure_service(host, check_mode):
@@ -163,19 +166,17 @@ def ensure_group_members(host, users, check_mode):
     return added
 
 
-def engine_facts(host):
-    """Server version, API version and storage driver from the running engine (None if it is down)."""
-    rc, out, _err = host.run(["timeout", "10", "docker", "version", "--format", "{{json .Server}}"])
+def engine_facts(api=None):
+    """Server version, API version and storage driver from the running engine (None if it is down),
+    asked on its socket: two requests instead of two docker CLI runs."""
     facts = {"version": None, "api_version": None, "storage_driver": None}
-    if rc != 0:
-        return facts
+    api = api or DockerAPI(timeout=10)
     try:
-        server = json.loads(out)
-    except ValueError:
-        return facts
-    facts["version"], facts["api_version"] = server.get("Version"), server.get("ApiVersion")
-    rc, out, _err = host.run(["timeout", "10", "docker", "info", "--format", "{{.Driver}}"])
-    facts["storage_driver"] = out.strip() if rc == 0 else None
+        server = api.call("GET", "/version") or {}
+        facts["version"], facts["api_version"] = server.get("Version"), server.get("ApiVersion")
+        facts["storage_driver"] = (api.call("GET", "/info") or {}).get("Driver")
+    except (DockerAPIError, DockerConnectionError, AttributeError):
+        pass
     return facts
 
 
@@ -189,8 +190,8 @@ def converge(host, params, os_release, arch, check_mode):
         if result["repo_changed"] and not check_mode:
             manager.update()
     wanted = package_list(params["channel"], fam, params["plugins"], params["extra_packages"])
-    plan = ensure_packages(manager, wanted, params["state"], params["version"], check_mode,
-                           params["install_recommends"])
+    plan, before = ensure_packages(manager, wanted, params["state"], params["version"], check_mode,
+                                   params["install_recommends"])
     result["actions"] += ["%s %s%s" % (action, pkg, "=" + to if to else "") for pkg, action, _f, to in plan]
     if params["state"] != "absent":
         if params["manage_service"]:
@@ -201,6 +202,6 @@ def converge(host, params, os_release, arch, check_mode):
         result["actions"] += ["add %s to group docker" % u
                               for u in ensure_group_members(host, params["users"], check_mode)]
     result["changed"] = bool(result["actions"])
-    result["packages"] = {p: manager.installed(p) for p in wanted}
-    result.update(engine_facts(host))
+    result["packages"] = {p: manager.installed(p) for p in wanted} if plan and not check_mode else before
+    result.update(engine_facts())
     return result

@@ -9,8 +9,6 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 import shutil
 
-from ansible.module_utils.urls import open_url
-
 
 class ModuleHost:
     def __init__(self, module):
@@ -24,6 +22,8 @@ class ModuleHost:
 
     @staticmethod
     def fetch(url):
+        # Imported here: ansible's urls pulls in ssl and urllib.request, which a no-op run never needs.
+        from ansible.module_utils.urls import open_url  # pylint: disable=import-outside-toplevel
         return open_url(url, timeout=30).read()
 
     @staticmethod

@@ -1,25 +1,21 @@
 # -*- coding: utf-8 -*-
 # Copyright: mlinfra contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The only code that talks to Docker: one low-level SDK client per module run; containers,
-images, volumes and networks are inspected by name (never by listing everything)."""
+"""The only code that talks to Docker: one API client per module run (docker_api, standard library
+only); containers, images, volumes and networks are inspected by name (never by listing everything)."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
+import json
 import time
 
-try:
-    import docker
-    from docker.errors import APIError, DockerException, ImageNotFound, NotFound
-    from requests.exceptions import RequestException  # the SDK's transport; dockerd gone mid-call
-    HAS_DOCKER = True
-    DOCKER_IMPORT_ERROR = None
-except ImportError as exc:  # pragma: no cover - reported by the module
-    HAS_DOCKER = False
-    DOCKER_IMPORT_ERROR = exc
-    APIError = DockerException = ImageNotFound = NotFound = RequestException = Exception
+from urllib.parse import quote
+
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.docker_api import (
+    DockerAPI, DockerAPIError, DockerConnectionError, DockerNotFound, config_auth, demux, registry_auth_header,
+    stream_errors)
 
 
 class StackError(Exception):
@@ -45,15 +41,53 @@ def registry_of(image):
     return first if "/" in image and ("." in first or ":" in first or first == "localhost") else "docker.io"
 
 
+def host_config(desired, restart=True):
+    """The HostConfig of a desired container, shaped as the Docker SDK's create_host_config sent it."""
+    config = {"NetworkMode": "default",
+              "PortBindings": {port: [{"HostIp": ip, "HostPort": str(hp)} for ip, hp in binds]
+                               for port, binds in desired["ports"].items()} or None,
+              "Mounts": [{"Target": target, "Source": source, "Type": kind, "ReadOnly": bool(ro)}
+                         for kind, source, target, ro in desired["mounts"]],
+              "Ulimits": [dict(u) for u in desired["ulimits"]]}
+    if desired["memory"] is not None:
+        config["Memory"] = desired["memory"]
+        config["MemorySwap"] = -1 if desired["memory"] else None
+    optional = (("NanoCpus", desired["nano_cpus"]), ("ShmSize", desired["shm_size"]),
+                ("RestartPolicy", desired["restart_policy"] if restart else None),
+                ("LogConfig", desired["log_config"]),
+                ("DeviceRequests", [{"Driver": r.get("Driver") or "", "Count": r.get("Count") or 0,
+                                     "DeviceIDs": r.get("DeviceIDs") or [], "Capabilities": r.get("Capabilities") or [],
+                                     "Options": r.get("Options") or {}} for r in desired["device_requests"] or []]))
+    config.update((key, value) for key, value in optional if value)
+    return {k: v for k, v in config.items() if v is not None}
+
+
+def create_body(desired, command=None, oneshot=False):
+    """The body of POST /containers/create for a desired container (a one-shot: no restart, no alias)."""
+    return {"Image": desired["image"], "Cmd": command if command is not None else desired["command"],
+            "Env": ["%s=%s" % item for item in desired["env"].items()], "Labels": desired["labels"],
+            "ExposedPorts": {port: {} for port in desired["ports"]}, "Healthcheck": desired["healthcheck"],
+            "Tty": False, "NetworkDisabled": False, "OpenStdin": False, "StdinOnce": False,
+            "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
+            "HostConfig": host_config(desired, restart=not oneshot),
+            "NetworkingConfig": {"EndpointsConfig": {desired["network"]: {} if oneshot else {"Aliases": desired["aliases"]}}}}
+
+
 class Engine:
     def __init__(self, base_url, api_version="auto", timeout=120):
         try:
-            self.api = docker.APIClient(base_url=base_url, version=api_version, timeout=timeout)
-        except DockerException as exc:
-            raise StackError("cannot reach the Docker engine at %s: %s. Is docker running "
-                             "(systemctl status docker)?" % (base_url, exc))
+            self.api = DockerAPI(base_url, api_version, timeout)
+        except ValueError as exc:
+            raise StackError(str(exc))
         self.base_url = base_url
-        self.requests = 0
+
+    @property
+    def requests(self):
+        return self.api.requests
+
+    def unreachable(self, exc):
+        return StackError("cannot reach the Docker engine at %s (%s). Is docker running (systemctl status docker)?"
+                          % (self.base_url, exc), docker_host=self.base_url)
 
     def lost(self, what, exc):
         return StackError("lost the Docker engine at %s while trying to %s (%s). dockerd stopped or restarted "
@@ -61,112 +95,107 @@ class Engine:
                           "then rerun: services already converged are kept, the rest are repaired"
                           % (self.base_url, what, exc), docker_host=self.base_url)
 
-    def _call(self, what, func, *args, **kwargs):
-        self.requests += 1
+    def _call(self, what, method, path, **kwargs):
+        first = self.api.requests == 0
         try:
-            return func(*args, **kwargs)
-        except (NotFound, ImageNotFound):
+            return self.api.call(method, path, **kwargs)
+        except DockerNotFound:
             raise
-        except (APIError, DockerException) as exc:
-            raise StackError("Docker refused to %s: %s" % (what, getattr(exc, "explanation", None) or exc))
-        except RequestException as exc:
-            raise self.lost(what, exc)
+        except DockerAPIError as exc:
+            raise StackError("Docker refused to %s: %s" % (what, exc.explanation))
+        except DockerConnectionError as exc:
+            raise self.unreachable(exc) if first else self.lost(what, exc)
 
-    def _inspect(self, kind, func, name):
+    def _inspect(self, kind, name):
         """Inspect one object by name; None when Docker does not have it."""
         try:
-            return self._call("inspect %s %s" % (kind, name), func, name)
-        except (NotFound, ImageNotFound):
+            return self._call("inspect %s %s" % (kind, name), "GET", "/%ss/%s%s" % (
+                kind, _quote(name), "/json" if kind in ("container", "image") else ""))
+        except DockerNotFound:
             return None
 
     def container(self, name):
-        return self._inspect("container", self.api.inspect_container, name)
+        return self._inspect("container", name)
 
     def image(self, ref):
-        return self._inspect("image", self.api.inspect_image, ref)
+        return self._inspect("image", ref)
 
     def pull(self, image, auth=None):
         repo, tag = split_image(image)
-        self.requests += 1
+        auth = auth or config_auth(registry_of(image))
+        headers = {"X-Registry-Auth": registry_auth_header(auth)} if auth else {}
         try:
-            self.api.pull(repo, tag=tag, auth_config=auth)
-        except (APIError, DockerException) as exc:
+            status, raw = self.api.request("POST", "/images/create", params={"fromImage": repo, "tag": tag},
+                                           headers=headers)
+        except DockerConnectionError as exc:
+            raise self.lost("pull %s" % image, exc)
+        errors = stream_errors(raw)
+        if status >= 400 or errors:
+            try:
+                message = errors[-1] if errors else json.loads(raw).get("message")
+            except (ValueError, AttributeError):
+                message = raw.decode("utf-8", "replace").strip()
             raise StackError("pulling %s from %s failed: %s. Check that the registry is reachable from this "
                              "host and the image name/tag exist (nothing was changed on the host)"
-                             % (image, registry_of(image), getattr(exc, "explanation", None) or exc),
-                             image=image, registry=registry_of(image))
-        except RequestException as exc:  # after APIError, which is also a requests HTTPError
-            raise self.lost("pull %s" % image, exc)
+                             % (image, registry_of(image), message), image=image, registry=registry_of(image))
         return self.image(image)
 
     def network(self, name):
-        return self._inspect("network", self.api.inspect_network, name)
+        return self._inspect("network", name)
 
     def create_network(self, name, labels):
-        return self._call("create network %s" % name, self.api.create_network, name, driver="bridge",
-                          labels=labels, check_duplicate=True)["Id"]
+        return self._call("create network %s" % name, "POST", "/networks/create",
+                          body={"Name": name, "Driver": "bridge", "Labels": labels, "CheckDuplicate": True})["Id"]
 
     def remove_network(self, name):
-        self._call("remove network %s" % name, self.api.remove_network, name)
+        self._call("remove network %s" % name, "DELETE", "/networks/%s" % _quote(name))
 
     def volume(self, name):
-        return self._inspect("volume", self.api.inspect_volume, name)
+        return self._inspect("volume", name)
 
     def create_volume(self, name, labels):
-        return self._call("create volume %s" % name, self.api.create_volume, name, labels=labels)
+        return self._call("create volume %s" % name, "POST", "/volumes/create", body={"Name": name, "Labels": labels})
 
     def remove_volume(self, name):
-        self._call("remove volume %s" % name, self.api.remove_volume, name, force=True)
+        self._call("remove volume %s" % name, "DELETE", "/volumes/%s" % _quote(name), params={"force": 1})
 
-    def create(self, desired, network_id, command=None, name=None):
+    def create(self, desired, network_id, command=None, name=None):  # pylint: disable=unused-argument
         """Create (not start) a container from a desired spec; returns its id."""
-        api = self.api
-        mounts = [docker.types.Mount(target, source, type=kind, read_only=ro) for kind, source, target, ro in desired["mounts"]]
-        host_config = api.create_host_config(
-            port_bindings={port: [tuple(b) for b in binds] for port, binds in desired["ports"].items()},
-            mounts=mounts, mem_limit=desired["memory"], memswap_limit=-1 if desired["memory"] else None,
-            nano_cpus=desired["nano_cpus"], shm_size=desired["shm_size"],
-            ulimits=[docker.types.Ulimit(name=u["Name"], soft=u["Soft"], hard=u["Hard"]) for u in desired["ulimits"]],
-            restart_policy=desired["restart_policy"] if name is None else None,
-            log_config=docker.types.LogConfig(type=desired["log_config"]["Type"], config=desired["log_config"]["Config"])
-            if desired["log_config"] else None,
-            device_requests=[docker.types.DeviceRequest(driver=r["Driver"], count=r["Count"], device_ids=r["DeviceIDs"],
-                                                        capabilities=r["Capabilities"]) for r in desired["device_requests"] or []]
-            or None)
-        networking = api.create_networking_config({desired["network"]: api.create_endpoint_config(
-            aliases=desired["aliases"] if name is None else None)})
-        created = self._call("create container %s" % (name or desired["name"]), api.create_container,
-                             desired["image"], name=name or desired["name"],
-                             command=command if command is not None else desired["command"],
-                             environment=desired["env"], labels=desired["labels"],
-                             ports=[tuple(p.split("/")) if "/" in p else p for p in desired["ports"]],
-                             healthcheck=desired["healthcheck"], host_config=host_config,
-                             networking_config=networking, detach=True)
+        name = name or desired["name"]
+        created = self._call("create container %s" % name, "POST", "/containers/create", params={"name": name},
+                             body=create_body(desired, command, oneshot=name != desired["name"]))
         return created["Id"]
 
     def start(self, ident):
-        self._call("start container %s" % ident, self.api.start, ident)
+        self._call("start container %s" % ident, "POST", "/containers/%s/start" % ident)
 
     def stop(self, ident, timeout=30):
-        self._call("stop container %s" % ident, self.api.stop, ident, timeout=timeout)
+        self._call("stop container %s" % ident, "POST", "/containers/%s/stop" % ident, params={"t": timeout},
+                   timeout=timeout + self.api.timeout)
 
     def restart(self, ident, timeout=30):
-        self._call("restart container %s" % ident, self.api.restart, ident, timeout=timeout)
+        self._call("restart container %s" % ident, "POST", "/containers/%s/restart" % ident, params={"t": timeout},
+                   timeout=timeout + self.api.timeout)
 
     def remove(self, ident, volumes=False):
-        self._call("remove container %s" % ident, self.api.remove_container, ident, v=volumes, force=True)
+        self._call("remove container %s" % ident, "DELETE", "/containers/%s" % ident,
+                   params={"v": int(volumes), "force": 1})
 
     def update(self, ident, desired):
-        self._call("update container %s" % ident, self.api.update_container, ident,
-                   mem_limit=desired["memory"] or None, memswap_limit=-1 if desired["memory"] else None,
-                   nano_cpus=desired["nano_cpus"] or None, restart_policy=desired["restart_policy"])
+        body = {"Memory": desired["memory"] or None, "MemorySwap": -1 if desired["memory"] else None,
+                "NanoCpus": desired["nano_cpus"] or None, "RestartPolicy": desired["restart_policy"]}
+        self._call("update container %s" % ident, "POST", "/containers/%s/update" % ident,
+                   body={k: v for k, v in body.items() if v is not None})
 
     def logs(self, ident, tail=30):
         try:
-            out = self.api.logs(ident, stdout=True, stderr=True, tail=tail)
-        except (APIError, DockerException, RequestException):
+            status, raw = self.api.request("GET", "/containers/%s/logs" % ident,
+                                           params={"stdout": 1, "stderr": 1, "tail": tail})
+        except DockerConnectionError:
             return []
-        return out.decode("utf-8", "replace").splitlines()[-tail:]
+        if status >= 400:
+            return []
+        return demux(raw).decode("utf-8", "replace").splitlines()[-tail:]
 
     def wait_gone(self, name, timeout=30):
         deadline = time.monotonic() + timeout
@@ -184,9 +213,13 @@ class Engine:
         try:
             self.start(ident)
             try:
-                result = self.api.wait(ident, timeout=timeout)
-            except Exception:  # pylint: disable=broad-except
+                result = self.api.call("POST", "/containers/%s/wait" % ident, timeout=timeout) or {}
+            except (DockerAPIError, DockerConnectionError):
                 return None, self.logs(ident, 60)
             return result.get("StatusCode"), self.logs(ident, 60)
         finally:
             self.remove(ident)
+
+
+def _quote(name):
+    return quote(name, safe="/:@")

@@ -1,52 +1,78 @@
-"""Engine error mapping: what an operator reads when Docker refuses, a registry is gone, or dockerd dies."""
+"""Engine error mapping: what an operator reads when Docker refuses, a registry is gone, or dockerd dies
+(a fake dockerd on a real unix socket answers)."""
 
 import pytest
-import requests
-from docker.errors import APIError, NotFound
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.engine import Engine, StackError
 
 
-class FakeAPI:
-    def __init__(self, exc):
-        self.exc = exc
-
-    def _raise(self, *args, **kwargs):
-        raise self.exc
-
-    inspect_container = pull = start = _raise
+def test_engine_not_running_at_first_request_says_so(tmp_path):
+    with pytest.raises(StackError) as err:
+        Engine("unix://%s" % (tmp_path / "docker.sock")).network("mlstack")
+    assert "cannot reach the Docker engine" in str(err.value) and "systemctl status docker" in str(err.value)
 
 
-def engine_with(exc):
-    eng = Engine.__new__(Engine)
-    eng.api, eng.base_url, eng.requests = FakeAPI(exc), "unix:///var/run/docker.sock", 0
-    return eng
-
-
-def test_dockerd_gone_mid_call_is_a_stack_error_that_says_what_to_do():
-    eng = engine_with(requests.exceptions.ConnectionError("Connection aborted"))
+def test_dockerd_gone_mid_run_is_a_stack_error_that_says_what_to_do(dockerd):
+    dockerd.routes[("GET", "/networks/mlstack")] = (200, {"Id": "n1"})
+    dockerd.routes[("GET", "/containers/mlstack-mlflow/json")] = (200, "hang up")
+    eng = Engine(dockerd.url)
+    assert eng.network("mlstack")["Id"] == "n1"
     with pytest.raises(StackError) as err:
         eng.container("mlstack-mlflow")
-    assert "lost the Docker engine at unix:///var/run/docker.sock" in str(err.value)
+    assert "lost the Docker engine at %s" % dockerd.url in str(err.value)
     assert "inspect container mlstack-mlflow" in str(err.value) and "systemctl status docker" in str(err.value)
 
 
-def test_missing_container_is_none_not_an_error():
-    assert engine_with(NotFound("no such container")).container("x") is None
+def test_missing_objects_are_none_not_errors(dockerd):
+    eng = Engine(dockerd.url)
+    assert eng.container("x") is None and eng.image("registry:5000/fixtures/redis:7") is None and eng.volume("v") is None
+    assert dockerd.seen[1]["path"] == "/images/registry:5000/fixtures/redis:7/json" and eng.requests == 3
 
 
-def test_refusal_names_the_action():
+def test_refusal_names_the_action(dockerd):
+    dockerd.routes[("POST", "/containers/abc/start")] = (500, {"message": "boom"})
     with pytest.raises(StackError, match="Docker refused to start container abc: boom"):
-        engine_with(APIError("boom")).start("abc")
+        Engine(dockerd.url).start("abc")
 
 
-def test_pull_failure_names_image_and_registry_and_is_not_mistaken_for_a_lost_engine():
+def test_pull_failure_in_the_stream_names_image_and_registry(dockerd):
+    dockerd.routes[("POST", "/images/create")] = (200, b'{"error":"Get http://registry:5000/v2/: connection refused",'
+                                                       b'"errorDetail":{"message":"connection refused"}}\n')
     with pytest.raises(StackError) as err:
-        engine_with(APIError("connection refused")).pull("registry:5000/fixtures/redis:7-b")
-    assert "pulling registry:5000/fixtures/redis:7-b from registry:5000 failed" in str(err.value)
+        Engine(dockerd.url).pull("registry:5000/fixtures/redis:7-b")
+    assert "pulling registry:5000/fixtures/redis:7-b from registry:5000 failed: connection refused" in str(err.value)
     assert err.value.extra == {"image": "registry:5000/fixtures/redis:7-b", "registry": "registry:5000"}
+    assert dockerd.seen[-1]["query"] == {"fromImage": ["registry:5000/fixtures/redis"], "tag": ["7-b"]}
 
 
-def test_pull_with_dockerd_gone_says_so():
+def test_pull_sends_credentials_and_inspects_the_result(dockerd):
+    dockerd.routes[("POST", "/images/create")] = (200, b'{"status":"Downloaded newer image"}\n')
+    dockerd.routes[("GET", "/images/private.example/app:1/json")] = (200, {"Id": "sha256:1"})
+    assert Engine(dockerd.url).pull("private.example/app:1", {"username": "u", "password": "p"})["Id"] == "sha256:1"
+    assert "X-Registry-Auth" in dockerd.seen[0]["headers"]
+
+
+def test_pull_with_dockerd_gone_says_so(dockerd):
+    dockerd.routes[("POST", "/images/create")] = (200, "hang up")
     with pytest.raises(StackError, match="lost the Docker engine"):
-        engine_with(requests.exceptions.ConnectionError("reset")).pull("registry:5000/a:1")
+        Engine(dockerd.url).pull("registry:5000/a:1")
+
+
+def test_logs_are_demultiplexed_and_tailed(dockerd):
+    frame = b"\x02\x00\x00\x00\x00\x00\x00\x0eFATAL: no way\n"
+    dockerd.routes[("GET", "/containers/c/logs")] = (200, frame)
+    assert Engine(dockerd.url).logs("c") == ["FATAL: no way"]
+    assert dockerd.seen[-1]["query"] == {"stdout": ["1"], "stderr": ["1"], "tail": ["30"]}
+
+
+def test_update_sends_only_what_is_set(dockerd):
+    dockerd.routes[("POST", "/containers/c/update")] = (200, {"Warnings": []})
+    Engine(dockerd.url).update("c", {"memory": None, "nano_cpus": 1500000000,
+                                     "restart_policy": {"Name": "unless-stopped", "MaximumRetryCount": 0}})
+    assert dockerd.seen[-1]["body"] == {"NanoCpus": 1500000000,
+                                        "RestartPolicy": {"Name": "unless-stopped", "MaximumRetryCount": 0}}
+
+
+def test_unsupported_docker_host_is_a_clear_error():
+    with pytest.raises(StackError, match="only unix:// sockets and plain tcp"):
+        Engine("ssh://root@db")

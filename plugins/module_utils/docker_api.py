@@ -1,0 +1,207 @@
+# -*- coding: utf-8 -*-
+# Copyright: mlinfra contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A small Docker Engine API client over the engine's socket, on the standard library only.
+
+The Docker SDK for Python costs 130-170 ms of imports (requests, urllib3, chardet) on every module run,
+more than the API requests of a no-op run together. The modules need a dozen endpoints, so they speak
+HTTP/1.1 to dockerd themselves: unix:// sockets and plain tcp:// (no TLS). One fresh connection per
+request, so a dockerd restart between two requests is never mistaken for a stale keep-alive."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+import base64
+import http.client
+import json
+import os
+import socket
+import struct
+import subprocess
+
+from urllib.parse import urlencode
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+
+
+class DockerAPIError(Exception):
+    """dockerd answered with an error status; `explanation` is dockerd's own message."""
+
+    def __init__(self, status, explanation):
+        super(DockerAPIError, self).__init__("%s (HTTP %s)" % (explanation, status))
+        self.status, self.explanation = status, explanation
+
+
+class DockerNotFound(DockerAPIError):
+    """404: no such container, image, network or volume."""
+
+
+class DockerConnectionError(Exception):
+    """The engine could not be reached, or the connection broke mid-request."""
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout):
+        http.client.HTTPConnection.__init__(self, "localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def parse_base_url(base_url):
+    """'unix:///run/docker.sock' -> ('unix', path); 'tcp://h:2375' or 'http://h:2375' -> ('tcp', (h, port))."""
+    scheme, sep, rest = (base_url or DEFAULT_HOST).partition("://")
+    if not sep:
+        raise ValueError("docker_host %r has no scheme: use unix:///path/to/docker.sock or tcp://host:port" % base_url)
+    if scheme == "unix":
+        if not rest.startswith("/"):
+            raise ValueError("docker_host %r: a unix socket needs an absolute path" % base_url)
+        return "unix", rest
+    if scheme in ("tcp", "http"):
+        host, _sep, port = rest.rstrip("/").rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError("docker_host %r is not tcp://host:port" % base_url)
+        return "tcp", (host.strip("[]"), int(port))
+    raise ValueError("docker_host %r: only unix:// sockets and plain tcp://host:port are supported (no TLS or "
+                     "ssh://); run the module on the Docker host itself" % base_url)
+
+
+def demux(raw):
+    """Docker's multiplexed log stream (8-byte frame headers) -> plain bytes; a TTY's raw stream as is."""
+    if len(raw) < 8 or raw[0:1] not in (b"\x00", b"\x01", b"\x02") or raw[1:4] != b"\x00\x00\x00":
+        return raw
+    out, pos = [], 0
+    while pos + 8 <= len(raw):
+        size = struct.unpack(">I", raw[pos + 4:pos + 8])[0]
+        out.append(raw[pos + 8:pos + 8 + size])
+        pos += 8 + size
+    return b"".join(out)
+
+
+def stream_errors(raw):
+    """The error lines of a JSON progress stream (pull): dockerd answers 200 and reports failures inline."""
+    errors = []
+    for line in raw.decode("utf-8", "replace").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(item, dict) and item.get("error"):
+            errors.append(item.get("errorDetail", {}).get("message") or item["error"])
+    return errors
+
+
+def registry_auth_header(auth):
+    """X-Registry-Auth: base64url(JSON) of username/password (and the server address when known)."""
+    return base64.urlsafe_b64encode(json.dumps(auth).encode("utf-8")).decode("ascii")
+
+
+def config_auth(registry, config_path=None, run=None):
+    """Credentials for a registry from the Docker CLI's config.json (what `docker login` wrote), as the
+    Docker SDK would use them; None when there are none. Credential helpers are asked like the CLI does."""
+    path = config_path or os.path.join(os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker"), "config.json")
+    try:
+        with open(path, "r") as handle:
+            config = json.load(handle)
+    except (IOError, OSError, ValueError):
+        return None
+    keys = [registry] + (["https://index.docker.io/v1/", "index.docker.io"] if registry == "docker.io" else [])
+    helper = next((config.get("credHelpers", {}).get(k) for k in keys if config.get("credHelpers", {}).get(k)), None)
+    helper = helper or config.get("credsStore")
+    for key in keys + ["https://" + registry, "http://" + registry]:
+        entry = (config.get("auths") or {}).get(key)
+        if entry and entry.get("auth"):
+            user, _sep, password = base64.b64decode(entry["auth"]).decode("utf-8").partition(":")
+            return {"username": user, "password": password, "serveraddress": registry}
+        if entry and entry.get("identitytoken"):
+            return {"identitytoken": entry["identitytoken"], "serveraddress": registry}
+    if helper:
+        return _helper_auth(helper, keys[0] if registry != "docker.io" else keys[1], run or _run_helper)
+    return None
+
+
+def _run_helper(argv, data):
+    proc = subprocess.run(argv, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30, check=False)
+    return proc.returncode, proc.stdout
+
+
+def _helper_auth(helper, server, run):
+    try:
+        rc, out = run(["docker-credential-" + helper, "get"], server.encode("utf-8"))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if rc != 0:
+        return None
+    try:
+        found = json.loads(out)
+    except ValueError:
+        return None
+    if found.get("Username") == "<token>":
+        return {"identitytoken": found.get("Secret"), "serveraddress": server}
+    return {"username": found.get("Username"), "password": found.get("Secret"), "serveraddress": server}
+
+
+class DockerAPI:
+    """Requests to one engine. `version` None (or 'auto') uses unversioned paths: the engine's own API version."""
+
+    def __init__(self, base_url=DEFAULT_HOST, version=None, timeout=60):
+        self.kind, self.address = parse_base_url(base_url)
+        self.base_url, self.timeout = base_url, timeout
+        self.prefix = "/v%s" % version.lstrip("v") if version and version != "auto" else ""
+        self.requests = 0
+
+    def _connection(self, timeout):
+        if self.kind == "unix":
+            return _UnixConnection(self.address, timeout)
+        return http.client.HTTPConnection(self.address[0], self.address[1], timeout=timeout)
+
+    def request(self, method, path, params=None, body=None, headers=None, timeout=None):
+        """One request; (status, body bytes). Raises DockerConnectionError when the engine is unreachable."""
+        url = self.prefix + path
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        if query:
+            url += "?" + urlencode(query)
+        send_headers = dict(headers or {})
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode("utf-8")
+            send_headers["Content-Type"] = "application/json"
+        self.requests += 1
+        conn = self._connection(self.timeout if timeout is None else timeout)
+        try:
+            conn.request(method, url, body=payload, headers=send_headers)
+            response = conn.getresponse()
+            return response.status, response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise DockerConnectionError("%s %s: %s" % (method, path, exc or type(exc).__name__))
+        finally:
+            conn.close()
+
+    def call(self, method, path, params=None, body=None, headers=None, timeout=None):
+        """A request whose non-2xx/304 answer is an error; the decoded JSON body (None when empty)."""
+        status, raw = self.request(method, path, params, body, headers, timeout)
+        if status >= 400:
+            try:
+                message = json.loads(raw).get("message")
+            except (ValueError, AttributeError):
+                message = None
+            error = DockerNotFound if status == 404 else DockerAPIError
+            raise error(status, message or raw.decode("utf-8", "replace").strip() or http.client.responses.get(status, "error"))
+        if not raw or status == 304:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
