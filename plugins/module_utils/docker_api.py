@@ -19,6 +19,7 @@ import os
 import socket
 import struct
 import subprocess
+import time
 
 from urllib.parse import urlencode
 
@@ -39,6 +40,10 @@ class DockerNotFound(DockerAPIError):
 
 class DockerConnectionError(Exception):
     """The engine could not be reached, or the connection broke mid-request."""
+
+
+class DockerDeadlineExceeded(Exception):
+    """A streamed answer (a pull) was still coming when its own deadline passed; the request was dropped."""
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -167,8 +172,10 @@ class DockerAPI:
             return _UnixConnection(self.address, timeout)
         return http.client.HTTPConnection(self.address[0], self.address[1], timeout=timeout)
 
-    def request(self, method, path, params=None, body=None, headers=None, timeout=None):
-        """One request; (status, body bytes). Raises DockerConnectionError when the engine is unreachable."""
+    def request(self, method, path, params=None, body=None, headers=None, timeout=None, deadline=None):
+        """One request; (status, body bytes). Raises DockerConnectionError when the engine is unreachable.
+        With a deadline (time.monotonic() value) the body is read in pieces and the request is dropped
+        (DockerDeadlineExceeded) once it passes: a pull streams progress for as long as it runs."""
         url = self.prefix + path
         query = {k: v for k, v in (params or {}).items() if v is not None}
         if query:
@@ -183,7 +190,16 @@ class DockerAPI:
         try:
             conn.request(method, url, body=payload, headers=send_headers)
             response = conn.getresponse()
-            return response.status, response.read()
+            if deadline is None:
+                return response.status, response.read()
+            pieces = []
+            while True:
+                piece = response.read1(65536)
+                if not piece:
+                    return response.status, b"".join(pieces)
+                pieces.append(piece)
+                if time.monotonic() > deadline:
+                    raise DockerDeadlineExceeded("%s %s" % (method, path))
         except (OSError, http.client.HTTPException) as exc:
             raise DockerConnectionError("%s %s: %s" % (method, path, exc or type(exc).__name__))
         finally:

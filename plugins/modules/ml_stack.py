@@ -23,12 +23,17 @@ description:
   - A container whose health checks stopped running after dockerd restarted (still C(starting), no probe
     logged for three intervals; moby#41871) is restarted. A container that restarts three times while the
     module waits for it is reported as crash-looping at once, with its last log lines.
-  - Secrets (Postgres, Redis and MLflow admin passwords) are generated once when not given, stored under
-    O(secrets_dir)/<project>/ (0600 root), reused on every run and handed to containers as files, never
-    in module output.
-  - MLflow uses the Postgres backend (password through a pgpass file) and serves artifacts from a
-    named volume; when its image changes, C(mlflow db upgrade) runs as a one-shot container first.
-  - A Postgres data volume of another major version than the image stops the run before anything changes.
+  - Before anything is written or created, every image is pulled (each bounded by O(pull_timeout)) and
+    checked, and so are the Postgres data volume and the host ports of new containers; a refused run
+    leaves the host as it was. A data volume holding a cluster of another major than the image's
+    C(PG_MAJOR) (root, C(data/) or C(<major>/docker/)) is refused; the data path follows C(PG_MAJOR).
+  - Secrets (Postgres, Redis and MLflow admin passwords, MLflow's Flask key) are generated once when not
+    given, stored under O(secrets_dir)/<project>/ (0600 root) and handed to containers as files, never in
+    their Env or module output. A changed Postgres or MLflow admin password is set in the running server
+    (C(ALTER ROLE), MLflow's user API) and checked before it is stored; without a running server it is refused.
+  - MLflow uses the Postgres backend (a pgpass file) and serves artifacts from a named volume. Whenever
+    its server is created, a one-shot container runs C(mlflow db upgrade) on an existing schema first,
+    bounded by O(migration_timeout) and never killed half-way.
   - Talks to the Docker Engine API itself, with Python's standard library only (no Docker SDK on the host),
     so a no-op run costs less than importing the SDK alone used to.
 author:
@@ -48,7 +53,9 @@ options:
     choices: [present, stopped, absent]
     default: present
   purge_volumes:
-    description: With O(state=absent), also remove the services' named volumes (their data is lost).
+    description:
+      - With O(state=absent), also remove the named volumes this project created (labelled with it; their data
+        is lost). Volumes it did not create, such as a shared dataset in C(volumes), are kept and listed.
     type: bool
     default: false
   network:
@@ -84,9 +91,17 @@ options:
         type: str
         required: true
   health_timeout:
-    description: Seconds to wait, in all, for the services to become healthy.
+    description: Seconds to wait for each phase's services to become healthy, counted from their start.
     type: int
     default: 300
+  pull_timeout:
+    description: Seconds one image pull may take before it is stopped (nothing else has been touched then).
+    type: int
+    default: 1800
+  migration_timeout:
+    description: Seconds to wait for MLflow's one-shot schema migration; one still running is left running.
+    type: int
+    default: 3600
   docker_host:
     description:
       - The Docker engine's address, V(unix:///path/to/docker.sock) or plain V(tcp://host:port).
@@ -165,13 +180,13 @@ options:
         type: str
         default: mlflow
       password:
-        description: The database password; generated and stored on the host when omitted.
+        description: The database password; generated and stored when omitted. A change is set in the running server.
         type: str
       data_volume:
         description: Named volume for the data directory; defaults to <project>-postgres-data.
         type: str
       data_path:
-        description: The data directory in the container; defaults to the official image's for its major version.
+        description: Where the data volume is mounted; defaults to the official image's for the image's C(PG_MAJOR).
         type: str
   redis:
     description: Run Redis (password required, append-only persistence) on this host.
@@ -362,12 +377,14 @@ services:
     postgres: {action: null, changed_fields: [], pulled: false, container: mlstack-postgres, id: 3f2c..., image_id: "sha256:9b1c...",
                status: running, health: healthy, endpoints: {"5432/tcp": ["127.0.0.1:5432"]}}
     mlflow: {action: recreate, changed_fields: [image], migration: ["INFO  [alembic] ..."], status: running, health: healthy}
+    tf_serving: {action: remove, removed_volumes: [], kept_volumes: [team-models], status: absent}
 host_changes:
   description: Secrets, runtime files, networks and volumes created or changed (paths and names only).
   returned: always
   type: list
   elements: str
-  sample: ["/etc/mlinfra/mlstack/postgres_password", "network mlstack", "volume mlstack-postgres-data"]
+  sample: ["/etc/mlinfra/mlstack/postgres_password", "network mlstack", "volume mlstack-postgres-data",
+           "postgres password rotated in the running server"]
 api_requests:
   description: Docker API requests this run made (for the benchmark).
   returned: always
@@ -403,6 +420,7 @@ def main():
     except stack_engine.StackError as exc:
         partial = converger.summary() if converger else {}
         partial.pop("diff", None)
+        partial.pop("warnings", None)
         extra = dict(exc.extra)
         if "services" in extra:  # health details merge into the per-service results
             for service, details in extra.pop("services").items():
@@ -410,6 +428,8 @@ def main():
         module.fail_json(msg="ml_stack on %s: %s" % (host, exc), **dict(partial, **extra))
     except Exception as exc:  # pylint: disable=broad-except
         module.fail_json(msg="ml_stack on %s: unexpected error: %s" % (host, exc), exception=traceback.format_exc())
+    for warning in result.pop("warnings"):
+        module.warn("ml_stack on %s: %s" % (host, warning))
     diffs = result.pop("diff")
     if module._diff and diffs:  # pylint: disable=protected-access
         result["diff"] = diffs

@@ -47,6 +47,8 @@ CASES = [
     ("stack port not a port", "ml_stack", {"redis": dict(REDIS, ports=["six-three-seven-nine"])}, "redis.ports"),
     ("stack timeout not a number", "ml_stack", {"health_timeout": "soon", "redis": REDIS}, "health_timeout"),
     ("stack timeout zero", "ml_stack", {"health_timeout": 0, "redis": REDIS}, "health_timeout"),
+    ("stack pull timeout zero", "ml_stack", {"pull_timeout": 0, "redis": REDIS}, "pull_timeout"),
+    ("stack migration timeout negative", "ml_stack", {"migration_timeout": -5, "redis": REDIS}, "migration_timeout"),
     ("stack project not a name", "ml_stack", {"project": "ML Stack!", "redis": REDIS}, "project"),
     ("stack latest tag", "ml_stack", {"redis": {"image": "redis:latest"}}, "redis.image"),
     ("stack unknown restart policy", "ml_stack", {"redis": dict(REDIS, restart_policy="sometimes")}, "restart_policy"),

@@ -4,6 +4,7 @@ Redis and MLflow refusing anonymous clients."""
 import base64
 import json
 import urllib.error
+import uuid
 
 import pytest
 
@@ -64,7 +65,7 @@ def test_redis_refuses_commands_without_the_password(fl):
     assert rc == 0 and out.strip() == "PONG", out
 
 
-@pytest.mark.tally("security checks passed", 2)
+@pytest.mark.tally("security checks passed", 4)
 def test_mlflow_basic_auth_refuses_anonymous_and_keeps_its_secrets_out_of_the_logs(fl):
     proc = converge(fl, "-vvv", "--limit", "host2", ml_stack_mlflow_basic_auth=True)
     assert changed(proc) == {"host2": 1}
@@ -80,6 +81,19 @@ def test_mlflow_basic_auth_refuses_anonymous_and_keeps_its_secrets_out_of_the_lo
         assert anonymous.value.code == 401
         token = base64.b64encode(f"admin:{secrets['mlflow_admin_password']}".encode()).decode()
         assert "experiments" in call(url, headers={"Authorization": f"Basic {token}"})
+    # The Flask secret key reaches MLflow from a file: not in the container's configuration.
+    assert secrets["mlflow_secret_key"] not in host_exec(fl, "host2", "docker", "inspect", "mlstack-mlflow")[1]
+    # A new admin password is set through MLflow's own user API, and the old one stops working.
+    new_admin = "admin-" + uuid.uuid4().hex
+    proc = converge(fl, "--limit", "host2", ml_stack_mlflow_basic_auth=True, ml_stack_mlflow_admin_password=new_admin)
+    assert changed(proc) == {"host2": 1} and new_admin not in proc.stdout
+    with tunnel(fl, "host2", 5000) as base:
+        url = f"{base}/api/2.0/mlflow/experiments/search?max_results=1"
+        new_token = base64.b64encode(f"admin:{new_admin}".encode()).decode()
+        assert "experiments" in call(url, headers={"Authorization": f"Basic {new_token}"})
+        with pytest.raises(urllib.error.HTTPError) as old:
+            call(url, headers={"Authorization": f"Basic {token}"})
+        assert old.value.code == 401
     assert changed(converge(fl, "--limit", "host2"))["host2"] == 1  # back to the default, open on loopback
 
 

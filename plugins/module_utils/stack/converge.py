@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: mlinfra contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Bring the services enabled on this host to the declared state, phase by phase:
-postgres + redis -> mlflow -> tf_serving, each phase health-gated before the next."""
+"""Bring the services enabled on this host to the declared state: first a plan and every preflight check
+(pulls, image facts, volume contents, ports, password rotations) with nothing written, then the changes
+phase by phase, postgres + redis -> mlflow -> tf_serving, each phase health-gated before the next."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -12,63 +13,58 @@ import os
 import time
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvml
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import compare, health, secrets, spec
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.engine import StackError, registry_of
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import compare, health, preflight, rotation, secrets, spec
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.engine import StackError
 
 
-def _image(engine, desired, pull, auth, check_mode):
-    """The image to run (inspect), pulling per policy; (image inspect or None, pulled?)."""
-    image = engine.image(desired["image"])
-    if pull == "never" or (pull == "missing" and image is not None):
-        if image is None and pull == "never":
-            raise StackError("image %s is not on this host and pull is 'never'" % desired["image"])
-        return image, False
-    if check_mode:
-        return image, image is None
-    pulled = engine.pull(desired["image"], auth)
-    return pulled, image is None or pulled.get("Id") != image.get("Id")
-
-
-def _pg_guard(engine, desired, image):
-    """Refuse to start a postgres image on a data volume of another major version."""
-    if desired.get("data_path") == "/var/lib/postgresql":  # 18+: PGDATA is <major>/docker below it
-        return
-    volume = next((m[1] for m in desired["mounts"] if m[0] == "volume" and m[2] == desired.get("data_path")), None)
-    info = engine.volume(volume) if volume else None
-    if not info or not info.get("Mountpoint"):
-        return
-    path = os.path.join(info["Mountpoint"], "PG_VERSION")
+# One-shot schema check + upgrade in the MLflow image. `mlflow db upgrade` is alembic's upgrade to head
+# (a no-op at head), but on an empty database it fails: MLflow's server creates the first tables itself.
+MIGRATE = """
+import subprocess, sys
+import sqlalchemy as sa
+uri = sys.argv[1]
+def revision():
+    engine = sa.create_engine(uri)
     try:
-        with open(path, "r") as handle:
-            on_disk = handle.read().strip()
-    except (IOError, OSError):
-        return
-    image_env = compare.env_dict(((image or {}).get("Config") or {}).get("Env"))
-    major = image_env.get("PG_MAJOR") or str(spec.services.pg_major_from_image(desired["image"]) or "")
-    if major and on_disk.split(".")[0] != major.split(".")[0]:
-        raise StackError("postgres: volume %s holds a PostgreSQL %s data directory but %s is PostgreSQL %s; the "
-                         "server would refuse to start. Nothing was changed. Upgrade the data (pg_upgrade or dump "
-                         "and restore) or pin the image back to %s" % (volume, on_disk, desired["image"], major, on_disk),
-                         volume=volume, data_version=on_disk, image_major=major)
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(sa.text("select version_num from alembic_version")).scalar()
+    finally:
+        engine.dispose()
+before = revision()
+if before is None:
+    print("mlinfra: no MLflow schema in the database yet; the server creates it")
+    sys.exit(0)
+code = subprocess.call(["mlflow", "db", "upgrade", uri])
+print("mlinfra: schema revision %s -> %s" % (before, revision()))
+sys.exit(code)
+"""
 
 
 def _migrate(engine, desired, timeout):
-    """MLflow's schema upgrade as a one-shot container; migrations are not transactional, so a failure stops here."""
-    uri = desired["command"][desired["command"].index("--backend-store-uri") + 1]
-    code, logs = engine.run_once(desired, ["mlflow", "db", "upgrade", uri], timeout)
+    """MLflow's schema upgrade as a one-shot container before a server is created; migrations are not
+    transactional, so a failure stops here and the one-shot is never killed half-way (engine.run_once)."""
+    code, logs = engine.run_once(desired, ["python", "-c", MIGRATE, desired["db_uri"]], timeout)
     if code != 0:
-        raise StackError("mlflow db upgrade %s failed (exit %s). The old mlflow container is stopped; restore the "
-                         "database from a backup or fix and rerun" % (uri, code), logs=logs)
+        raise StackError("mlflow db upgrade %s failed (exit %s). No new mlflow server was started; restore the "
+                         "database from a backup or fix and rerun" % (desired["db_uri"], code), logs=logs)
     return logs
 
 
+def _held_ports(inspect):
+    """Host ports a container holds now (only a running one holds them)."""
+    if not inspect or (inspect.get("State") or {}).get("Status") != "running":
+        return {}
+    return compare.port_bindings((inspect.get("HostConfig") or {}).get("PortBindings"))
+
+
 class Converger:
-    def __init__(self, engine, params, check_mode):
-        self.engine, self.params, self.check_mode = engine, params, check_mode
+    def __init__(self, engine, params, check_mode, clock=time.monotonic):
+        self.engine, self.params, self.check_mode, self.clock = engine, params, check_mode, clock
         self.network_name = params["network"] or params["project"]
-        self.network_id = None
-        self.results, self.diffs, self.host_changes = {}, [], []
-        self.deadline = time.monotonic() + params["health_timeout"]
+        self.network, self.network_id = None, None
+        self.results, self.diffs, self.host_changes, self.warnings = {}, [], [], []
 
     def run(self):
         directory = os.path.join(self.params["secrets_dir"], self.params["project"])
@@ -76,27 +72,99 @@ class Converger:
             return self.absent(spec.desired_state(self.params, _absent_secrets(self.params)))
         gpu_facts = _gpu_facts(self.params)
         spec.desired_state(self.params, _absent_secrets(self.params), gpu_facts)  # validate before touching the host
-        values, changed = secrets.resolve(self.params, directory, self.check_mode)
-        self.host_changes += changed
-        desired = spec.desired_state(self.params, values, gpu_facts)
+        # Preflight: nothing is written, created or stopped until every check below has passed.
+        values, writes = secrets.plan(self.params, directory, self.check_mode)
+        chosen = spec.service_params(self.params, gpu_facts)
+        images, pulled = preflight.pull_images(self.engine, {s: p["image"] for s, p in chosen.items()}, self.params["pull"],
+                                               self.params.get("auths") or {}, self.check_mode, self.params["pull_timeout"])
+        desired = spec.desired_state(self.params, values, gpu_facts, images)
+        self.network = self.engine.network(self.network_name)
+        self.network_id = self.network["Id"] if self.network else None
+        plans = {service: self.plan(service, item, images[service], pulled[service]) for service, item in desired.items()}
+        rotations = self.preflight(desired, plans, writes, values)
+        # Apply.
+        self.rotate(rotations, desired, plans, values, writes)
+        self.host_changes += secrets.apply(directory, values, writes, self.check_mode)
         self.ensure_network()
         for phase in spec.PHASES:
             phase_desired = {s: desired[s] for s in phase if s in desired}
-            if not phase_desired:
-                continue
             for service, item in phase_desired.items():
                 self.host_changes += secrets.ensure_runtime_files(item["files"], self.check_mode)
-                self.converge_service(service, item)
+                self.converge_service(service, item, plans[service])
             if self.params["state"] == "present" and not self.check_mode:
                 waiting = {s: d for s, d in phase_desired.items() if not self.results[s]["ready"]}
-                if waiting:
-                    health.wait_ready(self.engine, waiting, self.deadline)
+                if waiting:  # the budget starts now, when this phase's containers have started
+                    health.wait_ready(self.engine, waiting, self.clock() + self.params["health_timeout"], clock=self.clock)
                     for service in waiting:
                         self.refresh(service, desired[service])
         return self.summary()
 
+    def plan(self, service, desired, image, pulled):
+        """What converging one service means: (re)create, update in place, start, stop or nothing."""
+        inspect = self.engine.container(desired["name"])
+        if inspect is None:
+            action, diffs = "create", []
+        else:
+            actual = compare.actual_state(inspect)
+            diffs = compare.differences(desired, actual, image, self.network_id)
+            action = compare.action_for(diffs, actual["status"], self.params["state"])
+            if action is None and self.params["state"] == "present" and health.health_stalled(inspect):
+                action = "restart"  # its health checks stopped when dockerd restarted (moby#41871)
+        return {"inspect": inspect, "image": image, "pulled": pulled, "action": action, "diffs": diffs}
+
+    def preflight(self, desired, plans, writes, values):
+        """Checks on volume contents and ports for the planned changes; the rotations a changed password needs."""
+        problems, rotations = [], []
+        local = self.params["docker_host"].startswith("unix://")
+        for service, plan in plans.items():
+            if plan["action"] not in ("create", "recreate"):
+                continue
+            if service == "postgres":
+                warning = preflight.pg_guard(self.engine, desired[service], plan["image"])
+                if warning:
+                    self.warnings.append(warning)
+            if local and self.params["state"] == "present":
+                problems += preflight.ports_taken(service, desired[service], _held_ports(plan["inspect"]))
+        if problems:
+            raise StackError("%s. Nothing was changed. Stop what holds the port, or publish the service elsewhere "
+                             "(its ports option)" % "; ".join(problems), ports=problems)
+        if "postgres" in desired:
+            volume = next(m[1] for m in desired["postgres"]["mounts"] if m[2] == desired["postgres"]["data_path"])
+            info = self.engine.volume(volume) if "postgres_password" in writes else None
+            if rotation.changed_secret(writes, values, "postgres_password") and info and \
+                    preflight.pg_clusters(info["Mountpoint"]):
+                rotation.check_postgres(plans["postgres"]["inspect"], volume)
+                rotations.append("postgres")
+        mlflow = self.params.get("mlflow") or {}
+        if "mlflow" in desired and mlflow.get("basic_auth") and rotation.changed_secret(writes, values, "mlflow_admin_password"):
+            info = self.engine.volume("%s-auth" % desired["mlflow"]["name"])
+            if info and os.path.exists(os.path.join(info.get("Mountpoint") or "/nonexistent", "basic_auth.db")):
+                rotation.check_mlflow_admin(plans["mlflow"]["inspect"], self.network_name)
+                rotations.append("mlflow")
+        return rotations
+
+    def rotate(self, rotations, desired, plans, values, writes):
+        """Set a changed password in the running server before the new secret is stored."""
+        for service in rotations:
+            done = rotation.POSTGRES_DONE if service == "postgres" else rotation.MLFLOW_ADMIN_DONE
+            self.host_changes.append(done)
+            if self.check_mode:
+                continue
+            if service == "postgres":
+                pg = self.params["postgres"]
+                rotation.rotate_postgres(self.engine, plans["postgres"]["inspect"], pg["user"], pg["db"],
+                                         writes["postgres_password"][1], values["postgres_password"])
+            else:
+                problem = rotation.rotate_mlflow_admin(plans["mlflow"]["inspect"], self.network_name,
+                                                       self.params["mlflow"]["admin_username"],
+                                                       writes["mlflow_admin_password"][1], values["mlflow_admin_password"])
+                if problem:
+                    directory = os.path.join(self.params["secrets_dir"], self.params["project"])
+                    secrets.apply(directory, values, {"mlflow_admin_password": writes["mlflow_admin_password"]}, False)
+                    raise StackError(problem)
+
     def ensure_network(self):
-        net = self.engine.network(self.network_name)
+        net = self.network
         if net is None:
             self.host_changes.append("network %s" % self.network_name)
             if not self.check_mode:
@@ -110,24 +178,12 @@ class Converger:
             if not self.check_mode:
                 self.engine.create_volume(name, {spec.LABEL_PROJECT: self.params["project"]})
 
-    def converge_service(self, service, desired):
-        auth = (self.params.get("auths") or {}).get(registry_of(desired["image"]))
-        image, pulled = _image(self.engine, desired, self.params["pull"], auth, self.check_mode)
-        inspect = self.engine.container(desired["name"])
-        if inspect is None:
-            action, diffs = "create", []
-        else:
-            actual = compare.actual_state(inspect)
-            diffs = compare.differences(desired, actual, image, self.network_id)
-            action = compare.action_for(diffs, actual["status"], self.params["state"])
-            if action is None and self.params["state"] == "present" and health.health_stalled(inspect):
-                action = "restart"  # its health checks stopped when dockerd restarted (moby#41871)
+    def converge_service(self, service, desired, plan):
+        action, diffs, inspect, image = plan["action"], plan["diffs"], plan["inspect"], plan["image"]
         if action in ("create", "recreate"):
             # A volume in use cannot be removed, so only a new container needs its volumes checked.
             for volume in desired["volumes"]:
                 self.ensure_volume(volume)
-            if service == "postgres":
-                _pg_guard(self.engine, desired, image)
         if action:
             if diffs:
                 self.diffs.append(compare.diff_view(service, diffs))
@@ -139,7 +195,7 @@ class Converger:
                 self.diffs.append({"before_header": service, "after_header": service,
                                    "before": {"container": inspect and "stopped" or "absent"},
                                    "after": {"container": "running" if self.params["state"] == "present" else "stopped"}})
-        result = {"action": action, "changed_fields": [d[0] for d in diffs], "pulled": pulled, "ready": False,
+        result = {"action": action, "changed_fields": [d[0] for d in diffs], "pulled": plan["pulled"], "ready": False,
                   "container": desired["name"]}
         self.results[service] = result
         if self.check_mode or not action:
@@ -151,10 +207,11 @@ class Converger:
 
     def apply(self, service, desired, inspect, action, image):
         engine, running = self.engine, self.params["state"] == "present"
-        if action == "recreate":
-            if service == "mlflow" and inspect["Image"] != image["Id"]:
+        if service == "mlflow" and action in ("create", "recreate") and running:
+            if inspect is not None:  # the old server stops before its schema may change under it
                 engine.stop(inspect["Id"])
-                self.results[service]["migration"] = _migrate(engine, desired, self.params["health_timeout"])
+            self.results[service]["migration"] = _migrate(engine, desired, self.params["migration_timeout"])
+        if action == "recreate":
             engine.remove(inspect["Id"])
             engine.wait_gone(desired["name"])
         if action in ("create", "recreate"):
@@ -189,16 +246,28 @@ class Converger:
                           for port, binds in compare.port_bindings(((inspect or {}).get("HostConfig") or {}).get("PortBindings")).items()},
         })
 
+    def owned(self, volume):
+        """A volume this project created (labelled when created); anything else is never removed."""
+        info = self.engine.volume(volume)
+        return info is not None and (info.get("Labels") or {}).get(spec.LABEL_PROJECT) == self.params["project"], info
+
     def absent(self, desired):
         for service in reversed(spec.SERVICES):
             if service not in desired:
                 continue
             item = desired[service]
             inspect = self.engine.container(item["name"])
-            removes = [v for v in item["volumes"] if self.params["purge_volumes"] and self.engine.volume(v)]
+            removes, kept = [], []
+            if self.params["purge_volumes"]:
+                for volume in item["volumes"]:
+                    mine, info = self.owned(volume)
+                    if mine:
+                        removes.append(volume)
+                    elif info is not None:
+                        kept.append(volume)
             action = "remove" if inspect is not None else None
             self.results[service] = {"action": action, "container": item["name"], "status": "absent",
-                                     "removed_volumes": removes}
+                                     "removed_volumes": removes, "kept_volumes": kept}
             if action:
                 self.diffs.append({"before_header": service, "after_header": service,
                                    "before": {"container": inspect["State"]["Status"]}, "after": {"container": "absent"}})
@@ -223,7 +292,7 @@ class Converger:
         for result in self.results.values():
             result.pop("ready", None)
         return {"changed": changed, "services": self.results, "host_changes": self.host_changes,
-                "diff": self.diffs, "api_requests": self.engine.requests}
+                "diff": self.diffs, "api_requests": self.engine.requests, "warnings": self.warnings}
 
 
 def _gpu_facts(params):

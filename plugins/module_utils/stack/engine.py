@@ -14,8 +14,8 @@ import time
 from urllib.parse import quote
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.docker_api import (
-    DockerAPI, DockerAPIError, DockerConnectionError, DockerNotFound, config_auth, demux, registry_auth_header,
-    stream_errors)
+    DockerAPI, DockerAPIError, DockerConnectionError, DockerDeadlineExceeded, DockerNotFound, config_auth, demux,
+    registry_auth_header, stream_errors)
 
 
 class StackError(Exception):
@@ -120,15 +120,21 @@ class Engine:
     def image(self, ref):
         return self._inspect("image", ref)
 
-    def pull(self, image, auth=None):
+    def pull(self, image, auth=None, timeout=None):
+        """Pull one image (bounded by its own timeout in seconds, not the health budget); its inspect."""
         repo, tag = split_image(image)
         auth = auth or config_auth(registry_of(image))
         headers = {"X-Registry-Auth": registry_auth_header(auth)} if auth else {}
         try:
             status, raw = self.api.request("POST", "/images/create", params={"fromImage": repo, "tag": tag},
-                                           headers=headers)
+                                           headers=headers, deadline=time.monotonic() + timeout if timeout else None)
         except DockerConnectionError as exc:
             raise self.lost("pull %s" % image, exc)
+        except DockerDeadlineExceeded:
+            raise StackError("pulling %s from %s took longer than pull_timeout (%ss); the pull was stopped and no "
+                             "container was touched. Raise pull_timeout (ml_stack_pull_timeout) for large images, or "
+                             "pre-pull the image on this host" % (image, registry_of(image), timeout),
+                             image=image, registry=registry_of(image))
         errors = stream_errors(raw)
         if status >= 400 or errors:
             try:
@@ -204,21 +210,45 @@ class Engine:
                 raise StackError("container %s was still there %ds after removal" % (name, timeout))
             time.sleep(0.2)
 
+    def exec(self, ident, command, env=None, timeout=60):
+        """Run a command in a running container (docker exec); (exit code, output). Env entries are the
+        exec's own: they never appear in the container's configuration."""
+        created = self._call("exec in container %s" % ident, "POST", "/containers/%s/exec" % ident, body={
+            "AttachStdout": True, "AttachStderr": True, "Tty": False, "Cmd": list(command),
+            "Env": ["%s=%s" % item for item in (env or {}).items()]})
+        try:
+            status, raw = self.api.request("POST", "/exec/%s/start" % created["Id"], body={"Detach": False, "Tty": False},
+                                           timeout=timeout)
+        except DockerConnectionError as exc:
+            raise self.lost("exec in container %s" % ident, exc)
+        if status >= 400:
+            raise StackError("Docker refused to exec in container %s: %s" % (ident, raw.decode("utf-8", "replace")))
+        result = self._call("inspect exec in %s" % ident, "GET", "/exec/%s/json" % created["Id"])
+        return result.get("ExitCode"), demux(raw).decode("utf-8", "replace")
+
     def run_once(self, desired, command, timeout):
-        """Run a one-shot container (same image, env, mounts, network) to completion; (exit code, logs)."""
+        """Run a one-shot container (same image, env, mounts, network) to completion; (exit code, logs).
+        One still running after `timeout` seconds is left running, never killed: a schema migration
+        stopped half-way can leave the database unusable."""
         name = desired["name"] + "-oneshot"
-        if self.container(name) is not None:
+        previous = self.container(name)
+        if previous is not None:
+            if (previous.get("State") or {}).get("Running"):
+                raise StackError("%s from an earlier run is still running (%s); it was left alone. Wait for it to "
+                                 "finish (docker wait %s; docker logs %s), then rerun" % (
+                                     name, " ".join(previous["Config"].get("Cmd") or []), name, name), container=name)
             self.remove(name)
         ident = self.create(desired, None, command=command, name=name)
+        self.start(ident)
         try:
-            self.start(ident)
-            try:
-                result = self.api.call("POST", "/containers/%s/wait" % ident, timeout=timeout) or {}
-            except (DockerAPIError, DockerConnectionError):
-                return None, self.logs(ident, 60)
-            return result.get("StatusCode"), self.logs(ident, 60)
-        finally:
-            self.remove(ident)
+            result = self.api.call("POST", "/containers/%s/wait" % ident, timeout=timeout) or {}
+        except (DockerAPIError, DockerConnectionError) as exc:
+            raise StackError("%s did not finish within %ss (%s). It was left running so that it is not stopped "
+                             "half-way; wait for it (docker wait %s), read its logs (docker logs %s), then rerun"
+                             % (name, timeout, exc, name, name), container=name, logs=self.logs(ident, 60))
+        logs = self.logs(ident, 60)
+        self.remove(ident)
+        return result.get("StatusCode"), logs
 
 
 def _quote(name):

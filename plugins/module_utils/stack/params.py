@@ -53,6 +53,8 @@ def argument_spec():
             registry=dict(type="str", required=True), username=dict(type="str", required=True),
             password=dict(type="str", required=True, no_log=True))),
         health_timeout=dict(type="int", default=300),
+        pull_timeout=dict(type="int", default=1800),
+        migration_timeout=dict(type="int", default=3600),
         docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
         api_version=dict(type="str", default="auto"),
     )
@@ -66,8 +68,9 @@ def check_params(params):
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,40}", params["project"]):
         raise StackInputError("project: %r must be lower-case letters, digits, '.', '_' or '-' (at most 41)"
                               % params["project"])
-    if params["health_timeout"] < 1:
-        raise StackInputError("health_timeout must be at least 1 second, got %d" % params["health_timeout"])
+    for name in ("health_timeout", "pull_timeout", "migration_timeout"):
+        if params[name] < 1:
+            raise StackInputError("%s must be at least 1 second, got %d" % (name, params[name]))
     tf = params.get("tf_serving")
     if tf and tf.get("models") and tf.get("model_name"):
         raise StackInputError("tf_serving: model_name and models are mutually exclusive")

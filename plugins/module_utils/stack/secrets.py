@@ -59,14 +59,13 @@ def _ensure_dir(path, check_mode):
     return True
 
 
-def resolve(params, directory, check_mode):
-    """Return ({name: value}, [changed paths]). mlflow_db_password falls back to the local
-    postgres_password; a given value replaces the stored one."""
+def plan(params, directory, check_mode):
+    """Decide every secret without writing anything: ({name: value}, {name: (path, stored value or None)}
+    for the secret files that must be (re)written). mlflow_db_password falls back to the local
+    postgres_password; a given value replaces the stored one (see rotation.py for what that implies)."""
     check_given(params)
-    values, changed = {}, []
-    if _ensure_dir(directory, check_mode):
-        changed.append(directory)
-    for name, given, param in needed(params):
+    values, writes = {}, {}
+    for name, given, _param in needed(params):
         if name == "mlflow_db_password" and given is None:
             values[name] = values["postgres_password"]
             continue
@@ -77,11 +76,25 @@ def resolve(params, directory, check_mode):
         if value is None:
             value = PLACEHOLDER if check_mode else pysecrets.token_urlsafe(24)
         if stored != value or _wrong_mode(path, 0o600, 0):
-            changed.append(path)
-            if not check_mode:
-                write_exact(path, value + "\n", 0o600, 0, 0)
+            writes[name] = (path, stored)
         values[name] = value
-    return values, changed
+    return values, writes
+
+
+def apply(directory, values, writes, check_mode):
+    """Write the planned secret files (0600 root in a 0700 directory); return the changed paths."""
+    changed = [directory] if _ensure_dir(directory, check_mode) else []
+    for name, (path, _stored) in sorted(writes.items()):
+        changed.append(path)
+        if not check_mode:
+            write_exact(path, values[name] + "\n", 0o600, 0, 0)
+    return changed
+
+
+def resolve(params, directory, check_mode):
+    """plan + apply in one step: ({name: value}, [changed paths])."""
+    values, writes = plan(params, directory, check_mode)
+    return values, apply(directory, values, writes, check_mode)
 
 
 def _wrong_mode(path, mode, uid):

@@ -29,17 +29,21 @@ def _name(ctx, service):
     return "%s-%s" % (ctx["project"], service.replace("_", "-"))
 
 
-def pg_major_from_image(image):
-    """'postgres:15.8-bookworm' -> 15; None where the tag does not say."""
-    tag = image.rsplit("/", 1)[-1].partition(":")[2]
-    match = re.match(r"(\d+)", tag)
+def pg_major(image_env):
+    """The PostgreSQL major of an image from its PG_MAJOR env (every official and derived postgres image
+    sets it); None when unknown. Never from the tag: digests and tags like `pgvector:pg18` lie."""
+    match = re.match(r"(\d+)", str((image_env or {}).get("PG_MAJOR") or ""))
     return int(match.group(1)) if match else None
 
 
+def pg_data_path(major):
+    """Where the volume is mounted: the official image moved PGDATA's parent to /var/lib/postgresql from
+    major 18 on (PGDATA=/var/lib/postgresql/<major>/docker)."""
+    return "/var/lib/postgresql" if major and major >= 18 else "/var/lib/postgresql/data"
+
+
 def postgres(p, ctx):
-    major = pg_major_from_image(p["image"])
-    # The official image moved PGDATA's parent to /var/lib/postgresql from major 18 on.
-    data_path = p.get("data_path") or ("/var/lib/postgresql" if major and major >= 18 else "/var/lib/postgresql/data")
+    data_path = p.get("data_path") or pg_data_path(pg_major(ctx.get("image_env", {}).get("postgres")))
     secret = _file(ctx, "postgres_password", ctx["secrets"]["postgres_password"], 0o400, SERVICE_UID)
     return {
         "env": {"POSTGRES_USER": p["user"], "POSTGRES_DB": p["db"],
@@ -112,17 +116,22 @@ def mlflow(p, ctx):
             "admin_password = %s" % ctx["secrets"]["mlflow_admin_password"],
             "authorization_function = mlflow.server.auth:authenticate_request_basic_auth",
         ]) + "\n", 0o600)
-        files.append(ini)
+        key = _file(ctx, "flask_secret_key", ctx["secrets"]["mlflow_secret_key"] + "\n", 0o600)
+        files += [ini, key]
         command += ["--app-name", "basic-auth"]
-        env.update({"MLFLOW_AUTH_CONFIG_PATH": "/run/secrets/basic_auth.ini",
-                    "MLFLOW_FLASK_SERVER_SECRET_KEY": ctx["secrets"]["mlflow_secret_key"]})
+        # MLflow reads its Flask secret only from the environment: export it from the file at start, so
+        # that it is never in the container's configuration (docker inspect shows Env to anyone with the socket).
+        command = ["sh", "-c", 'MLFLOW_FLASK_SERVER_SECRET_KEY="$(cat /run/secrets/flask_secret_key)"; '
+                   'export MLFLOW_FLASK_SERVER_SECRET_KEY; exec "$@"', "mlflow-server"] + command
+        env["MLFLOW_AUTH_CONFIG_PATH"] = "/run/secrets/basic_auth.ini"
         mounts += [["volume", "%s-auth" % _name(ctx, "mlflow"), "/mlflow-auth", False],
-                   ["bind", ini["path"], "/run/secrets/basic_auth.ini", True]]
+                   ["bind", ini["path"], "/run/secrets/basic_auth.ini", True],
+                   ["bind", key["path"], "/run/secrets/flask_secret_key", True]]
     # The image has no curl: ask /health with its own Python.
     probe = ("import http.client as h, sys; c = h.HTTPConnection('127.0.0.1', %d, timeout=4); c.request('GET', '/health'); "
              "sys.exit(0 if c.getresponse().status == 200 else 1)" % MLFLOW_PORT)
     return {"command": command, "env": env, "ports": ["127.0.0.1:%d:%d" % (MLFLOW_PORT, MLFLOW_PORT)],
-            "mounts": mounts, "files": files, "healthcheck": _check(["CMD", "python", "-c", probe], start_period="120s")}
+            "db_uri": mlflow_db_uri(p, ctx), "mounts": mounts, "files": files, "healthcheck": _check(["CMD", "python", "-c", probe], start_period="120s")}
 
 
 def models_config(models):

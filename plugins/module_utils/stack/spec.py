@@ -12,6 +12,7 @@ import hashlib
 import json
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import services
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.compare import env_dict
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.units import (
     StackInputError, duration_ns, nano_cpus, parse_port, parse_ulimit, size_bytes)
 
@@ -123,7 +124,7 @@ def common(project, network, service, svc_params, built):
         "device_requests": device_requests(svc_params.get("gpus"), where),
     }
     extras = {"files": built.get("files", []), "probe": built.get("probe"), "data_path": built.get("data_path"),
-              "volumes": sorted({m[1] for m in desired["mounts"] if m[0] == "volume"})}
+              "db_uri": built.get("db_uri"), "volumes": sorted({m[1] for m in desired["mounts"] if m[0] == "volume"})}
     desired["labels"][LABEL_HASH] = config_hash(desired, extras["files"])
     desired.update(extras)
     return desired
@@ -148,13 +149,10 @@ def resolve_gpus(gpus, gpu_facts):
     return list(gpus or [])
 
 
-def desired_state(params, secrets, gpu_facts=None):
-    """{service: desired container} for the services enabled on this host. gpu_facts (from NVML)
-    resolves gpus: ['auto']; a service that gets GPUs runs its gpu_image when one is given."""
-    project, network = params["project"], params["network"] or params["project"]
-    ctx = {"project": project, "network": network, "runtime_dir": "%s/%s/runtime" % (params["secrets_dir"], project),
-           "secrets": secrets, "enabled": [s for s in SERVICES if params.get(s)]}
-    desired = {}
+def service_params(params, gpu_facts=None):
+    """{service: its parameters} for the services enabled on this host, gpus resolved and the image
+    chosen (a service that gets GPUs runs its gpu_image when one is given)."""
+    chosen = {}
     for service in SERVICES:
         svc_params = params.get(service)
         if not svc_params:
@@ -164,6 +162,21 @@ def desired_state(params, secrets, gpu_facts=None):
         svc_params = dict(svc_params, gpus=resolve_gpus(svc_params.get("gpus"), gpu_facts))
         if svc_params["gpus"] and svc_params.get("gpu_image"):
             svc_params["image"] = svc_params["gpu_image"]
+        chosen[service] = svc_params
+    return chosen
+
+
+def desired_state(params, secrets, gpu_facts=None, images=None):
+    """{service: desired container} for the services enabled on this host. gpu_facts (from NVML)
+    resolves gpus: ['auto']; images ({service: image inspect or None}) gives facts only the image
+    knows, such as the PostgreSQL major (its PG_MAJOR env) that decides the data path."""
+    project, network = params["project"], params["network"] or params["project"]
+    ctx = {"project": project, "network": network, "runtime_dir": "%s/%s/runtime" % (params["secrets_dir"], project),
+           "secrets": secrets, "enabled": [s for s in SERVICES if params.get(s)],
+           "image_env": {s: env_dict(((i or {}).get("Config") or {}).get("Env")) for s, i in (images or {}).items()}}
+    desired = {}
+    for service, svc_params in service_params(params, gpu_facts).items():
         built = getattr(services, service)(svc_params, ctx)
         desired[service] = common(project, network, service, svc_params, built)
     return desired
+

@@ -164,8 +164,10 @@ def test_a_slow_pull_does_not_eat_the_health_budget(tmp_path, eng):
 def test_mlflow_created_on_an_existing_database_runs_the_migration_first(tmp_path, eng):
     params = module_params(tmp_path, mlflow={"image": MLFLOW, "db_host": "db.internal", "db_password": "pw", "ports": []})
     result = converge(eng, params)
-    order = [c[0] for c in eng.mutations() if c[0] in ("run_once", "create", "start") and "mlflow" in c[1]]
-    assert order[:3] == ["run_once", "create", "start"], order
+    order = [c[:2] for c in eng.mutations()]
+    ident = eng.containers["mlstack-mlflow"]["Id"]
+    assert order.index(("run_once", "mlstack-mlflow")) < order.index(("create", "mlstack-mlflow")) < \
+        order.index(("start", ident)), order
     assert "db" in " ".join(eng.calls[[c[0] for c in eng.calls].index("run_once")][2])
     assert result["services"]["mlflow"]["migration"] == ["mlinfra: schema at head"]
 
@@ -252,7 +254,7 @@ def test_rotation_without_a_running_server_is_refused_up_front(tmp_path, eng):
     params["postgres"] = dict(params["postgres"], password="another-password")
     with pytest.raises(StackError) as err:
         converge(eng, params)
-    assert "not running" in str(err.value)
+    assert "no postgres container is running" in str(err.value)
     assert not eng.mutations()
     assert (tmp_path / "secrets" / "mlstack" / "postgres_password").read_text().strip() == old
 
@@ -263,3 +265,13 @@ def test_rotation_in_check_mode_is_planned_not_done(tmp_path, eng):
     result = converge(eng, params, check_mode=True)
     assert result["changed"] and "postgres password rotated in the running server" in result["host_changes"]
     assert not eng.mutations()
+
+
+def test_a_secret_file_with_a_wrong_mode_is_fixed_without_a_rotation(tmp_path, eng):
+    params, old = _rotation_setup(tmp_path, eng)
+    os.chmod(tmp_path / "secrets" / "mlstack" / "postgres_password", 0o644)
+    params["postgres"] = dict(params["postgres"], password=old)
+    result = converge(eng, params)
+    assert not [c for c in eng.mutations() if c[0] == "exec"]
+    assert "postgres password rotated in the running server" not in result["host_changes"]
+    assert os.stat(tmp_path / "secrets" / "mlstack" / "postgres_password").st_mode & 0o777 == 0o600

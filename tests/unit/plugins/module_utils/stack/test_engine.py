@@ -76,3 +76,60 @@ def test_update_sends_only_what_is_set(dockerd):
 def test_unsupported_docker_host_is_a_clear_error():
     with pytest.raises(StackError, match="only unix:// sockets and plain tcp"):
         Engine("ssh://root@db")
+
+
+def test_exec_passes_env_to_the_exec_only_and_reads_the_exit_code(dockerd):
+    dockerd.routes[("POST", "/containers/pg/exec")] = (201, {"Id": "e1"})
+    dockerd.routes[("POST", "/exec/e1/start")] = (200, b"\x01\x00\x00\x00\x00\x00\x00\x0bALTER ROLE\n")
+    dockerd.routes[("GET", "/exec/e1/json")] = (200, {"ExitCode": 0, "Running": False})
+    code, output = Engine(dockerd.url).exec("pg", ["sh", "-c", "true"], env={"MLINFRA_NEW": "pw"})
+    assert (code, output) == (0, "ALTER ROLE\n")
+    assert dockerd.seen[0]["body"]["Env"] == ["MLINFRA_NEW=pw"] and dockerd.seen[0]["body"]["Cmd"] == ["sh", "-c", "true"]
+
+
+def _one_shot_routes(dockerd, wait):
+    dockerd.routes[("POST", "/containers/create")] = (201, {"Id": "once"})
+    dockerd.routes[("POST", "/containers/once/start")] = (204, None)
+    dockerd.routes[("POST", "/containers/once/wait")] = wait
+    dockerd.routes[("GET", "/containers/once/logs")] = (200, b"migrating\n")
+    dockerd.routes[("DELETE", "/containers/once")] = (204, None)
+
+
+DESIRED = {"name": "mls-mlflow", "image": "mlflow:1", "command": None, "env": {}, "labels": {}, "ports": {},
+           "healthcheck": None, "mounts": [], "ulimits": [], "memory": None, "nano_cpus": None, "shm_size": None,
+           "restart_policy": None, "log_config": None, "device_requests": None, "network": "mls", "aliases": []}
+
+
+def test_a_one_shot_that_outlives_its_bound_is_left_running_not_killed(dockerd):
+    def slow(_request):
+        import time  # pylint: disable=import-outside-toplevel
+        time.sleep(2)
+        return 200, {"StatusCode": 0}
+    _one_shot_routes(dockerd, slow)
+    with pytest.raises(StackError) as err:
+        Engine(dockerd.url).run_once(DESIRED, ["mlflow", "db", "upgrade"], timeout=1)
+    assert "left running" in str(err.value) and "docker wait mls-mlflow-oneshot" in str(err.value)
+    assert not [s for s in dockerd.seen if s["method"] == "DELETE"], "a running migration must not be removed"
+
+
+def test_a_one_shot_still_running_from_an_earlier_run_is_not_replaced(dockerd):
+    dockerd.routes[("GET", "/containers/mls-mlflow-oneshot/json")] = (200, {
+        "Id": "old", "State": {"Running": True}, "Config": {"Cmd": ["mlflow", "db", "upgrade"]}})
+    with pytest.raises(StackError, match="still running"):
+        Engine(dockerd.url).run_once(DESIRED, ["mlflow", "db", "upgrade"], timeout=10)
+    assert [s["method"] for s in dockerd.seen] == ["GET"]
+
+
+def test_a_finished_one_shot_is_removed_with_its_exit_code_and_logs(dockerd):
+    _one_shot_routes(dockerd, (200, {"StatusCode": 3}))
+    assert Engine(dockerd.url).run_once(DESIRED, ["x"], timeout=10) == (3, ["migrating"])
+    assert dockerd.seen[-1]["method"] == "DELETE"
+
+
+def test_a_pull_past_its_own_deadline_is_stopped_with_a_clear_message(dockerd):
+    def endless(_request):
+        return 200, b"".join(b'{"status":"Downloading","progress":"%d"}\n' % i for i in range(20000))
+    dockerd.routes[("POST", "/images/create")] = endless
+    with pytest.raises(StackError) as err:
+        Engine(dockerd.url).pull("registry:5000/serving:2-gpu", timeout=1e-9)
+    assert "took longer than pull_timeout" in str(err.value) and "no container was touched" in str(err.value)

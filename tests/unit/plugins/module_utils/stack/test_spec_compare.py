@@ -41,9 +41,16 @@ def test_postgres_spec():
     assert "pgpw" not in str({k: v for k, v in pg.items() if k != "files"})
 
 
-def test_postgres_18_data_dir():
-    pg = spec.desired_state(params(postgres=dict(PG, image="postgres:18.1")), SECRETS)["postgres"]
-    assert pg["data_path"] == "/var/lib/postgresql"
+@pytest.mark.parametrize("image, env, data_path", [
+    ("postgres:18.1", ["PG_MAJOR=18"], "/var/lib/postgresql"),
+    ("pgvector/pgvector:pg18", ["PG_MAJOR=18"], "/var/lib/postgresql"),
+    ("postgres@sha256:27b1" + "0" * 60, ["PG_MAJOR=15"], "/var/lib/postgresql/data"),
+    ("postgres:18.1", [], "/var/lib/postgresql/data"),  # an image that does not say: the long-standing default
+])
+def test_postgres_data_dir_follows_the_image_pg_major_not_its_tag(image, env, data_path):
+    images = {"postgres": {"Id": "sha256:x", "Config": {"Env": env}}}
+    pg = spec.desired_state(params(postgres=dict(PG, image=image)), SECRETS, images=images)["postgres"]
+    assert pg["data_path"] == data_path
 
 
 def test_redis_password_only_in_its_file():
@@ -72,9 +79,13 @@ def test_mlflow_remote_db_needs_host():
 
 
 def test_mlflow_basic_auth():
-    ml = spec.desired_state(params(postgres=PG, mlflow=dict(MLFLOW, basic_auth=True)), SECRETS)["mlflow"]
+    ml = spec.desired_state(params(postgres=PG, mlflow=dict(MLFLOW, basic_auth=True)),
+                            dict(SECRETS, mlflow_secret_key="s3cr3t-flask-key"))["mlflow"]
     assert ml["command"][-2:] == ["--app-name", "basic-auth"]
-    assert ml["env"]["MLFLOW_FLASK_SERVER_SECRET_KEY"] == "key"
+    assert ml["command"][:2] == ["sh", "-c"] and ml["command"][3:5] == ["mlflow-server", "mlflow"]
+    assert "MLFLOW_FLASK_SERVER_SECRET_KEY" not in ml["env"] and "s3cr3t-flask-key" not in " ".join(ml["command"])
+    key = next(f for f in ml["files"] if f["path"].endswith("flask_secret_key"))
+    assert key["content"] == "s3cr3t-flask-key\n" and key["mode"] == 0o600
     ini = next(f for f in ml["files"] if f["path"].endswith("basic_auth.ini"))
     assert "admin_password = adminpw" in ini["content"] and ini["mode"] == 0o600
 

@@ -1,0 +1,96 @@
+# -*- coding: utf-8 -*-
+# Copyright: mlinfra contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Changing a password that a server already holds. POSTGRES_PASSWORD_FILE acts only at initdb and
+MLflow's basic-auth ini only when its user database is created: after that, a new secret on disk is
+not the server's password. So a changed password is set in the running server first, checked to work,
+and only then stored; when that cannot be done the run is refused before anything changes."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+import base64
+import http.client
+import json
+
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.engine import StackError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.health import container_address
+
+POSTGRES_DONE = "postgres password rotated in the running server"
+MLFLOW_ADMIN_DONE = "mlflow admin password rotated in the running server"
+
+# psql interpolates :"user" and :'password' with its own quoting (identifier / literal) in what it reads
+# from stdin; the passwords travel in the exec's environment, never on a command line.
+_ALTER = ('printf \'%s\\n\' "ALTER ROLE :\\"u\\" PASSWORD :\'pw\';" | '
+          'PGPASSWORD="$MLINFRA_OLD" psql -X -q -v ON_ERROR_STOP=1 -v u="$MLINFRA_USER" -v pw="$MLINFRA_NEW" '
+          '-U "$MLINFRA_USER" -d "$MLINFRA_DB" || exit 2; '
+          'PGPASSWORD="$MLINFRA_NEW" psql -X -q -h 127.0.0.1 -U "$MLINFRA_USER" -d "$MLINFRA_DB" -c "select 1" '
+          '>/dev/null || exit 3')
+
+
+def changed_secret(writes, values, name):
+    """A stored secret is being replaced by another value (not just a first write or a mode fix). For
+    Postgres a rotation is then due when the volume holds a cluster initialised with the stored one (an
+    empty volume takes the new password at initdb); for MLflow's admin when its user database exists."""
+    stored = writes.get(name, (None, None))[1]
+    return stored is not None and stored != values.get(name)
+
+
+def check_postgres(inspect, volume):
+    """Refuse up front when there is no running server to change the password in."""
+    if not inspect or (inspect.get("State") or {}).get("Status") != "running":
+        raise StackError(
+            "postgres.password changed, but the cluster in volume %s was initialised with the stored password and "
+            "no postgres container is running to change it in (POSTGRES_PASSWORD_FILE acts only on an empty data "
+            "directory). Nothing was changed. Converge once with the stored password (leave postgres.password "
+            "unset) so the server runs, then set the new one" % volume, volume=volume)
+
+
+def rotate_postgres(engine, inspect, user, db, old, new):
+    """ALTER ROLE in the running server over its local socket, then log in over TCP with the new password."""
+    code, output = engine.exec(inspect["Id"], ["sh", "-c", _ALTER], env={
+        "MLINFRA_USER": user, "MLINFRA_DB": db, "MLINFRA_OLD": old, "MLINFRA_NEW": new}, timeout=60)
+    if code != 0:
+        what = {2: "ALTER ROLE failed", 3: "logging in with the new password failed"}.get(code, "exit %s" % code)
+        raise StackError("postgres: changing the password of role %s in the running server: %s (%s). The stored "
+                         "password was kept and nothing else was changed" % (user, what, output.strip()[-500:]))
+
+
+def _auth_request(address, method, path, username, password, body=None, timeout=10):
+    token = base64.b64encode(("%s:%s" % (username, password)).encode("utf-8")).decode("ascii")
+    conn = http.client.HTTPConnection(address, 5000, timeout=timeout)
+    try:
+        conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                     headers={"Authorization": "Basic " + token, "Content-Type": "application/json",
+                              "Host": "127.0.0.1:5000"})
+        response = conn.getresponse()
+        return response.status, response.read()[:300].decode("utf-8", "replace")
+    except (OSError, http.client.HTTPException) as exc:
+        return None, str(exc)
+    finally:
+        conn.close()
+
+
+def check_mlflow_admin(inspect, network):
+    if not inspect or (inspect.get("State") or {}).get("Status") != "running" or not container_address(inspect, network):
+        raise StackError(
+            "mlflow.admin_password changed, but MLflow's user database already holds the stored admin password and no "
+            "mlflow container is running to change it in (the basic-auth ini acts only when that database is created). "
+            "Nothing was changed. Converge once with the stored password, then set the new one")
+
+
+def rotate_mlflow_admin(inspect, network, username, old, new, request=_auth_request):
+    """MLflow's own user API: update the admin password as the admin, then check the new one is accepted;
+    an error message when the update went through but the check did not (None when all is well)."""
+    address = container_address(inspect, network)
+    status, text = request(address, "PATCH", "/api/2.0/mlflow/users/update-password", username, old,
+                           {"username": username, "password": new})
+    if status != 200:
+        raise StackError("mlflow: changing the admin password through MLflow's user API failed (HTTP %s: %s). The "
+                         "stored password was kept and nothing else was changed" % (status, text))
+    status, text = request(address, "GET", "/api/2.0/mlflow/users/get?username=%s" % username, username, new)
+    if status != 200:  # the server has the new password now: the caller stores it, then reports this
+        return ("mlflow: the admin password was changed but logging in with the new one failed (HTTP %s: %s); the "
+                "new password was stored so that the host matches the server" % (status, text))
+    return None
