@@ -158,10 +158,8 @@ class Converger:
                 problem = rotation.rotate_mlflow_admin(plans["mlflow"]["inspect"], self.network_name,
                                                        self.params["mlflow"]["admin_username"],
                                                        writes["mlflow_admin_password"][1], values["mlflow_admin_password"])
-                if problem:
-                    directory = os.path.join(self.params["secrets_dir"], self.params["project"])
-                    secrets.apply(directory, values, {"mlflow_admin_password": writes["mlflow_admin_password"]}, False)
-                    raise StackError(problem)
+                if problem:  # the server has the new password: it is stored with the other secrets below
+                    self.warnings.append(problem)
 
     def ensure_network(self):
         net = self.network

@@ -57,7 +57,7 @@ def rotate_postgres(engine, inspect, user, db, old, new):
                          "password was kept and nothing else was changed" % (user, what, output.strip()[-500:]))
 
 
-def _auth_request(address, method, path, username, password, body=None, timeout=10):
+def _auth_request(address, method, path, username, password, body=None, timeout=90):
     token = base64.b64encode(("%s:%s" % (username, password)).encode("utf-8")).decode("ascii")
     conn = http.client.HTTPConnection(address, 5000, timeout=timeout)
     try:
@@ -81,16 +81,20 @@ def check_mlflow_admin(inspect, network):
 
 
 def rotate_mlflow_admin(inspect, network, username, old, new, request=_auth_request):
-    """MLflow's own user API: update the admin password as the admin, then check the new one is accepted;
-    an error message when the update went through but the check did not (None when all is well)."""
+    """MLflow's own user API: update the admin password as the admin, then log in with the new one. The
+    login decides, not the update's answer: an update that timed out (basic-auth hashes every password,
+    slow on a loaded host) may still have been applied. Returns an error message when the server took
+    the new password but did not say so cleanly (the caller stores it, then reports), None when all is well."""
     address = container_address(inspect, network)
+    # MLflow 3.x asks a user changing their own password for the current one too (a hijacked session must not
+    # rotate it); older releases ignore the extra field.
     status, text = request(address, "PATCH", "/api/2.0/mlflow/users/update-password", username, old,
-                           {"username": username, "password": new})
-    if status != 200:
-        raise StackError("mlflow: changing the admin password through MLflow's user API failed (HTTP %s: %s). The "
-                         "stored password was kept and nothing else was changed" % (status, text))
-    status, text = request(address, "GET", "/api/2.0/mlflow/users/get?username=%s" % username, username, new)
-    if status != 200:  # the server has the new password now: the caller stores it, then reports this
-        return ("mlflow: the admin password was changed but logging in with the new one failed (HTTP %s: %s); the "
-                "new password was stored so that the host matches the server" % (status, text))
-    return None
+                           {"username": username, "password": new, "current_password": old})
+    confirmed, _text = request(address, "GET", "/api/2.0/mlflow/users/get?username=%s" % username, username, new)
+    if confirmed == 200:
+        return None if status == 200 else (
+            "mlflow: the admin password update answered HTTP %s (%s) but the new password works; it was stored"
+            % (status, text))
+    raise StackError("mlflow: changing the admin password through MLflow's user API failed (HTTP %s: %s) and the new "
+                     "password does not log in (HTTP %s). The stored password was kept and nothing else was changed"
+                     % (status, text, confirmed))

@@ -44,7 +44,7 @@ def test_mlflow_admin_rotation_updates_then_checks_with_the_new_password():
         return 200, "{}"
     inspect = {"NetworkSettings": {"Networks": {"mls": {"IPAddress": "10.1.0.3"}}}}
     assert rotation.rotate_mlflow_admin(inspect, "mls", "admin", "old", "new", request=request) is None
-    assert seen == [("PATCH", "/api/2.0/mlflow/users/update-password", "old", {"username": "admin", "password": "new"}),
+    assert seen == [("PATCH", "/api/2.0/mlflow/users/update-password", "old", {"username": "admin", "password": "new", "current_password": "old"}),
                     ("GET", "/api/2.0/mlflow/users/get?username=admin", "new", None)]
 
 
@@ -53,3 +53,10 @@ def test_mlflow_admin_rotation_refused_by_mlflow_is_an_error_that_says_nothing_c
     with pytest.raises(Exception) as err:
         rotation.rotate_mlflow_admin(inspect, "mls", "admin", "old", "new", request=lambda *a, **k: (401, "denied"))
     assert "HTTP 401" in str(err.value) and "stored password was kept" in str(err.value)
+
+
+def test_mlflow_admin_update_that_timed_out_but_went_through_is_stored():
+    answers = iter([(None, "timed out"), (200, "{}")])
+    inspect = {"NetworkSettings": {"Networks": {"mls": {"IPAddress": "10.1.0.3"}}}}
+    problem = rotation.rotate_mlflow_admin(inspect, "mls", "admin", "old", "new", request=lambda *a, **k: next(answers))
+    assert "new password works; it was stored" in problem
