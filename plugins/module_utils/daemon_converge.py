@@ -98,13 +98,16 @@ def converge(run, path, settings, remove=(), mode="merge", backup=False, restart
     current, raw, desired, changed, record, new_record = plan(path, settings, remove, mode, owner)
     _current, _raw, bom = dj.load(target)
     header = path if target == path else "%s (symlink; written to %s)" % (path, target)
-    if bom and changed:
-        header += " (read with its %s byte-order mark as dockerd does; written back without it)" % bom
+    before = dj.render(current) if raw is not None else ""
+    if bom:
+        # dockerd reads a BOM from 23.0 on (moby#44770, #44790); 20.10 (Debian 12's docker.io) refuses to start
+        # with one. Dropping it keeps the meaning for every version; no restart, since the meaning is the same.
+        header += " (had a %s byte-order mark; written back without it)" % bom
+        before = "# %s byte-order mark\n%s" % (bom, before)
     result = {"changed": changed, "path": path, "config": desired, "changed_keys": dj.changed_paths(current, desired),
-              "backup_file": None, "restarted": False,
-              "diff": [_file_diff(header, dj.render(current) if raw is not None else "", dj.render(desired))]}
+              "backup_file": None, "restarted": False, "diff": [_file_diff(header, before, dj.render(desired))]}
     files = _Files()
-    if changed:
+    if changed or bom:
         files.add(target, read_bytes(target), dj.render(desired))
     record_file = mk.record_path(path)
     if mk.render(new_record) != mk.render(record):
@@ -121,7 +124,7 @@ def converge(run, path, settings, remove=(), mode="merge", backup=False, restart
             files.add(dropin, previous, wanted)
             old_text = previous.decode("utf-8", "replace") if previous else ""
             result["diff"].append(_file_diff(dropin, dp.redact(old_text), dp.redact(wanted or "")))
-    if not changed:
+    if not changed and not bom:
         result["diff"][0]["before"] = result["diff"][0]["after"]
     result["changed"] = bool(files.changes)
     result["proxy_changed"] = dropin_changed
@@ -135,7 +138,7 @@ def converge(run, path, settings, remove=(), mode="merge", backup=False, restart
         return result
     if validate and changed:
         _validate_with_dockerd(run, desired, target)
-    if backup and changed:
+    if backup and target in files.changes:
         result["backup_file"] = dj.backup(target)
     was_running = restart == "auto" and (changed or dropin_changed) and svc.is_active(run)
     files.write()

@@ -138,7 +138,7 @@ def converge(host, params, fam, arch, check_mode):
     if daemon["changed_keys"]:
         result["actions"].append("register runtime %s in %s" % (params["runtime_name"], params["daemon_json"]))
     elif daemon["changed"]:
-        result["actions"].append("record the keys it manages in %s" % params["daemon_json"])
+        result["actions"].append("rewrite %s and its key record, settings unchanged" % params["daemon_json"])
     if params["cdi"] and ensure_cdi_spec(host, params["cdi_spec_path"], check_mode):
         result["actions"].append("write %s" % params["cdi_spec_path"])
     result["changed"] = bool(result["actions"])

@@ -25,7 +25,8 @@ description:
   - With O(restart=auto), restarts dockerd on a real change and waits for its API. If dockerd does
     not come back, restores the previous file, restarts again and fails with dockerd's own log lines.
   - An existing file that is not valid JSON is never overwritten; the task fails and says so. A file that
-    starts with a byte-order mark is read as dockerd reads it and, when it changes, written back without it.
+    starts with a byte-order mark is read as dockerd 23.0 and later read it, and written back without the
+    mark (dockerd 20.10 refuses to start with one), without a restart when nothing else changed.
   - A daemon.json that is a symlink (into a configuration repository, say) stays one; the new content is
     written, atomically, to the file it points to.
   - With O(owner), the key paths of O(settings) are recorded in C(<path>.managed-keys) under that name, in

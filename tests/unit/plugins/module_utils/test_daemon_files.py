@@ -72,12 +72,15 @@ def test_byte_order_mark_read_as_dockerd_does(tmp_path, bom, codec):
     assert data == {"debug": True} and found
 
 
-def test_bom_file_meaning_the_same_is_left_alone(tmp_path):
+def test_bom_file_meaning_the_same_loses_the_bom_without_a_restart(tmp_path):
     path = tmp_path / "daemon.json"
-    content = codecs.BOM_UTF8 + b'{"debug": true}'
-    path.write_bytes(content)
-    assert not dc.converge(FakeHost(str(path)), str(path), {"debug": True})["changed"]
-    assert path.read_bytes() == content
+    path.write_bytes(codecs.BOM_UTF8 + b'{"debug": true}')
+    host = FakeHost(str(path))
+    result = dc.converge(host, str(path), {"debug": True})
+    assert result["changed"] and result["changed_keys"] == [] and not result["restarted"] and host.restarts() == 0
+    assert result["diff"][0]["before"].startswith("# UTF-8 byte-order mark\n")
+    assert path.read_bytes() == b'{\n  "debug": true\n}\n'
+    assert not dc.converge(host, str(path), {"debug": True})["changed"]
 
 
 def test_bom_file_written_back_without_it_and_the_diff_says_so(tmp_path):
