@@ -224,7 +224,8 @@ def main():
     try:
         with open("/etc/os-release", "r", encoding="utf-8") as handle:
             os_release = parse_os_release(handle.read())
-        dpkg = module.get_bin_path("dpkg") if params["channel"] != "distro" else None  # an upstream repo needs it
+        channel = docker_install.choose_channel(params["channel"], os_release)
+        dpkg = module.get_bin_path("dpkg") if channel == "upstream" else None  # the repo needs it
         arch = module.run_command([dpkg, "--print-architecture"])[1].strip() if dpkg else None
         result = docker_install.converge(ModuleHost(module), params, os_release, arch, module.check_mode)
     except (docker_install.EngineError, PackagesError, PackageManagerError, OSError) as exc:
