@@ -31,9 +31,9 @@ class DaemonConfigFailed(Exception):
 
 
 def plan(path, settings, remove=(), mode="merge", owner=None):
-    """Return (current, raw, desired, changed, record, new_record) without touching anything.
+    """What the run would do, touching nothing: a dict of current, raw, bom, desired, changed, record, new_record.
     With an owner, keys it recorded earlier and no longer sets are removed too (see managed_keys)."""
-    current, raw, _bom = dj.load(path)
+    current, raw, bom = dj.load(path)
     removed = [dj.key_path(item) for item in remove or ()]
     record, _record_raw = mk.load(mk.record_path(path))
     new_record = record
@@ -42,7 +42,8 @@ def plan(path, settings, remove=(), mode="merge", owner=None):
         removed += mk.stale_paths(record, owner, wanted)
         new_record = mk.updated(record, owner, wanted, removed)
     desired = dj.desired_config(current, settings, removed, mode)
-    return current, raw, desired, desired != current, record, new_record
+    return {"current": current, "raw": raw, "bom": bom, "desired": desired, "changed": desired != current,
+            "record": record, "new_record": new_record}
 
 
 def _validate_with_dockerd(run, desired, path):
@@ -95,8 +96,9 @@ def converge(run, path, settings, remove=(), mode="merge", backup=False, restart
     """Returns a result dict: changed, config, changed_keys, backup_file, restarted, diff (a list, one
     entry per file that changes, daemon.json first). proxy None leaves the drop-in alone; {} removes it."""
     target = dj.write_target(path)
-    current, raw, desired, changed, record, new_record = plan(path, settings, remove, mode, owner)
-    _current, _raw, bom = dj.load(target)
+    planned = plan(path, settings, remove, mode, owner)
+    current, raw, bom, desired, changed = (planned[k] for k in ("current", "raw", "bom", "desired", "changed"))
+    record, new_record = planned["record"], planned["new_record"]
     header = path if target == path else "%s (symlink; written to %s)" % (path, target)
     before = dj.render(current) if raw is not None else ""
     if bom:
