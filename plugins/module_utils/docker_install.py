@@ -15,7 +15,7 @@ import pwd
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_service as svc
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.docker_api import DockerAPI, DockerAPIError, DockerConnectionError
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils import repositories
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import package_holds, repositories
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import packages as pk
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import for_family, plan_packages
 
@@ -59,17 +59,6 @@ def sdk_wanted(sdk, os_release):
 def hold_packages(channel, fam):
     """The engine packages docker_hold holds (an upgrade of any of them restarts dockerd)."""
     return list(DISTRO_PACKAGES[fam]) if channel == "distro" else list(UPSTREAM_PACKAGES)
-
-
-def ensure_holds(manager, packages, hold, check_mode):
-    """With hold, put the installed engine packages on hold (apt-mark hold / dnf versionlock); return actions.
-    Without it, holds are left as they are: a hold the user set is theirs."""
-    if not hold:
-        return []
-    missing = [p for p in packages if p not in manager.held]
-    if missing and not check_mode:
-        manager.hold(missing)
-    return ["hold %s" % p for p in missing]
 
 
 def package_list(channel, fam, plugins=True, extra=()):
@@ -239,11 +228,12 @@ def converge(host, params, os_release, arch, check_mode):
     sdk = [params["sdk_package"]] if sdk_wanted(params["sdk"], os_release) else []
     wanted = package_list(channel, fam, params["plugins"], list(params["extra_packages"]) + sdk)
     engine = hold_packages(channel, fam)
+    release = package_holds.movable(engine, params["hold"], package_holds.recorded())
     plan, before = ensure_packages(manager, wanted, params["state"], params["version"], check_mode,
-                                   params["install_recommends"], engine if params["hold"] else ())
+                                   params["install_recommends"], release)
     result["actions"] += ["%s %s%s" % (action, pkg, "=" + to if to else "") for pkg, action, _f, to in plan]
     if params["state"] != "absent":
-        result["actions"] += ensure_holds(manager, engine, params["hold"], check_mode)
+        result["actions"] += package_holds.ensure_holds(manager, engine, params["hold"], check_mode)
         if params["manage_service"]:
             if check_mode and plan:
                 result["actions"].append("enable and start docker")  # not installed yet: nothing to ask

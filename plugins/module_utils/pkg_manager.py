@@ -176,8 +176,8 @@ def parse_versionlock(text):
 
 def _held_blocks(manager, package, current, why):
     return PackageManagerError(
-        "%s is held at %s (%s), and %s. Nothing was changed: release the hold (%s %s), or ask for the held "
-        "version%s" % (package, current or "a version that is not installed", manager.hold_tool, why,
+        "%s is held %s (%s), and %s. Nothing was changed: release the hold (%s %s), or ask for the held "
+        "version%s" % (package, "at " + current if current else "without being installed", manager.hold_tool, why,
                        manager.unhold_command, package, " (or let the role manage the hold: docker_hold)"
                        if package.startswith(("docker", "moby", "containerd")) else ""))
 
@@ -200,7 +200,8 @@ def plan_packages(manager, packages, state, pin=None, pinned=(), release=()):
             continue
         if current is None or (pattern and not pk.version_matches(current, pattern)):
             if held:
-                raise _held_blocks(manager, package, current, "the requested version %s needs another one" % (pattern or "(any)"))
+                raise _held_blocks(manager, package, current, "the requested version %s needs another one" % pattern
+                                   if current else "installing it would change the hold")
             actions.append((package, "install", current, pattern))
         elif state == "latest" and not pattern and not held:
             candidate = manager.candidate(package)

@@ -73,7 +73,8 @@ options:
     description:
       - Hold the engine packages (C(docker.io) / C(moby-engine), or C(docker-ce), C(docker-ce-cli) and
         C(containerd.io)) at the installed version. A new O(version) pin moves the hold with it.
-      - V(false) leaves holds as they are (a hold set by hand is kept, and counts as installed).
+      - V(false) releases the holds this module set (recorded in C(/var/lib/mlinfra/docker-engine-holds.json));
+        a hold set by hand is never released, and counts as installed.
     type: bool
     default: false
   install_recommends:

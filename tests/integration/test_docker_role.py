@@ -189,7 +189,9 @@ def test_held_engine_package_stays_unchanged_and_docker_hold_holds_it(fl):
     assert _converge(fl, "host3", {"docker_hold": True})[0] == 1
     assert host_exec(fl, "host3", "apt-mark", "showhold")[1].split() == ["docker.io"]
     assert _converge(fl, "host3", {"docker_hold": True})[0] == 0
-    host_exec(fl, "host3", "apt-mark", "unhold", "docker.io")
+    assert _converge(fl, "host3")[0] == 1  # docker_hold back to false: the hold the role set is released
+    assert host_exec(fl, "host3", "apt-mark", "showhold")[1].split() == []
+    assert _converge(fl, "host3")[0] == 0
 
 
 def test_daemon_json_with_a_byte_order_mark_is_read_and_written_back_without_it(fl):
@@ -203,3 +205,18 @@ def test_daemon_json_with_a_byte_order_mark_is_read_and_written_back_without_it(
     assert _daemon_json(fl, "host3") == original
     assert host_exec(fl, "host3", "systemctl", "show", "docker", "--property", "ExecMainStartTimestamp")[1] == started
     assert _converge(fl, "host3")[0] == 0
+
+
+def test_symlinked_daemon_json_stays_a_symlink(fl):
+    repo = "/srv/config-repo/daemon.json"
+    host_exec(fl, "host1", "sh", "-c", f"mkdir -p /srv/config-repo && mv {DAEMON_JSON} {repo} && ln -s {repo} {DAEMON_JSON}")
+    try:
+        mirror = {"docker_registry_mirrors": ["http://127.0.0.1:5999"]}
+        assert _converge(fl, "host1", mirror)[0] == 1 and _docker_active(fl, "host1")
+        assert host_exec(fl, "host1", "readlink", DAEMON_JSON)[1].strip() == repo
+        assert json.loads(host_exec(fl, "host1", "cat", repo)[1])["registry-mirrors"] == ["http://127.0.0.1:5999"]
+        assert _converge(fl, "host1")[0] == 1 and "registry-mirrors" not in json.loads(host_exec(fl, "host1", "cat", repo)[1])
+        assert host_exec(fl, "host1", "readlink", DAEMON_JSON)[1].strip() == repo
+        assert _converge(fl, "host1")[0] == 0
+    finally:
+        host_exec(fl, "host1", "sh", "-c", f"rm -f {DAEMON_JSON} && mv {repo} {DAEMON_JSON}")

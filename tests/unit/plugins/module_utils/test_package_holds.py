@@ -4,6 +4,7 @@
 import pytest
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_install as di
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import package_holds as ph
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import pkg_manager as pm
 
 
@@ -74,19 +75,43 @@ def test_a_hold_the_role_manages_may_move_with_the_pin():
     assert plan == [("docker.io", "install", "20.10.24", "24.*")]
 
 
-def test_docker_hold_holds_the_engine_once():
-    fake, manager = apt({"docker.io": ("ii ", "20.10.24")})
-    assert di.ensure_holds(manager, ["docker.io"], True, False) == ["hold docker.io"]
-    assert ["apt-mark", "hold", "docker.io"] in fake.calls
-    manager.installed("docker.io")
-    assert di.ensure_holds(manager, ["docker.io"], True, False) == []
-
-
-def test_docker_hold_in_check_mode_only_plans():
+def test_docker_hold_holds_the_engine_once_and_records_it(tmp_path):
+    record = tmp_path / "holds.json"
     fake, manager = apt({"docker.io": ("ii ", "20.10.24")})
     manager.installed("docker.io")
-    assert di.ensure_holds(manager, ["docker.io"], True, True) == ["hold docker.io"]
-    assert not any(c[0] == "apt-mark" for c in fake.calls)
+    assert ph.ensure_holds(manager, ["docker.io"], True, False, str(record)) == ["hold docker.io"]
+    assert ["apt-mark", "hold", "docker.io"] in fake.calls and ph.recorded(str(record)) == ["docker.io"]
+    manager.installed("docker.io")
+    assert ph.ensure_holds(manager, ["docker.io"], True, False, str(record)) == []
+
+
+def test_docker_hold_in_check_mode_only_plans(tmp_path):
+    fake, manager = apt({"docker.io": ("ii ", "20.10.24")})
+    manager.installed("docker.io")
+    assert ph.ensure_holds(manager, ["docker.io"], True, True, str(tmp_path / "holds.json")) == ["hold docker.io"]
+    assert not any(c[0] == "apt-mark" for c in fake.calls) and not (tmp_path / "holds.json").exists()
+
+
+def test_docker_hold_off_releases_only_the_holds_it_set(tmp_path):
+    record = tmp_path / "holds.json"
+    fake, manager = apt({"docker.io": ("ii ", "20.10.24")})
+    manager.installed("docker.io")
+    ph.ensure_holds(manager, ["docker.io"], True, False, str(record))
+    manager.installed("docker.io")
+    assert ph.ensure_holds(manager, ["docker.io"], False, False, str(record)) == ["release the hold on docker.io"]
+    assert fake.packages["docker.io"][0] == "ii " and not record.exists()
+    fake, manager = apt({"docker.io": ("hi ", "20.10.24")})  # held by hand: not ours to release
+    manager.installed("docker.io")
+    assert ph.ensure_holds(manager, ["docker.io"], False, False, str(record)) == []
+    assert fake.packages["docker.io"][0] == "hi "
+
+
+def test_a_hand_set_hold_is_not_recorded_as_ours(tmp_path):
+    record = tmp_path / "holds.json"
+    _fake, manager = apt({"docker.io": ("hi ", "20.10.24")})
+    manager.installed("docker.io")
+    assert ph.ensure_holds(manager, ["docker.io"], True, False, str(record)) == [] and not record.exists()
+    assert ph.movable(["docker.io"], False, []) == [] and ph.movable(["docker.io"], True, []) == ["docker.io"]
 
 
 @pytest.mark.parametrize("channel, fam, expected", [
