@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
+import codecs
 import copy
 import json
 import math
@@ -23,17 +24,35 @@ class DaemonJsonError(Exception):
     """daemon.json cannot be read, merged or written as asked; the message says what to do."""
 
 
-def load(path):
-    """Return (parsed dict, raw text or None). A missing or empty file is {}."""
+# A byte-order mark picks the encoding and is dropped, as dockerd reads daemon.json (moby decodes it with
+# golang.org/x/text's BOMOverride: UTF-8 or UTF-16 by BOM, UTF-8 without one; then trims whitespace).
+BOMS = ((codecs.BOM_UTF8, "utf-8", "UTF-8"), (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16 LE"),
+        (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16 BE"))
+
+
+def decode(data, path):
+    """File bytes -> (text, name of the byte-order mark or None)."""
+    for bom, codec, name in BOMS:
+        if data.startswith(bom):
+            encoded, found = data[len(bom):], name
+            break
+    else:
+        encoded, codec, found = data, "utf-8", None
     try:
-        with open(path, "r", encoding="utf-8") as handle:
-            raw = handle.read()
-    except FileNotFoundError:
-        return {}, None
+        return encoded.decode(codec), found
     except UnicodeDecodeError as exc:
-        raise DaemonJsonError("%s is not UTF-8 text (%s); fix or remove it, then rerun" % (path, exc))
+        raise DaemonJsonError("%s is not %s text (%s); fix or remove it, then rerun" % (path, found or "UTF-8", exc))
+
+
+def load(path):
+    """Return (parsed dict, text or None if missing, byte-order mark name or None). Empty is {}."""
+    try:
+        with open(path, "rb") as handle:
+            raw, bom = decode(handle.read(), path)
+    except FileNotFoundError:
+        return {}, None, None
     if not raw.strip():
-        return {}, raw
+        return {}, raw, bom
     try:
         data = json.loads(raw)
     except ValueError as exc:
@@ -43,7 +62,21 @@ def load(path):
     if not isinstance(data, dict):
         raise DaemonJsonError("%s holds a JSON %s, not an object; dockerd expects an object"
                               % (path, type(data).__name__))
-    return data, raw
+    return data, raw, bom
+
+
+def write_target(path):
+    """The file to write: path itself, or where a symlink at path points (configuration kept in a
+    config repository stays there; replacing the link would silently stop it being managed)."""
+    if not os.path.islink(path):
+        return path
+    target = os.path.realpath(path)
+    if os.path.islink(target):
+        raise DaemonJsonError("%s is a symlink loop (through %s). Nothing was written: fix the link, then rerun" % (path, target))
+    if not os.path.isdir(os.path.dirname(target)):
+        raise DaemonJsonError("%s is a symlink to %s, whose directory does not exist. Nothing was written: fix "
+                              "or remove the link, then rerun" % (path, target))
+    return target
 
 
 def deep_merge(current, settings):

@@ -15,7 +15,7 @@ import pwd
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_service as svc
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.docker_api import DockerAPI, DockerAPIError, DockerConnectionError
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils import repositories
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import package_holds, repositories
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import packages as pk
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import for_family, plan_packages
 
@@ -30,6 +30,35 @@ DNF_REPO = pk.YUM_REPOS_DIR + "/docker-ce.repo"
 
 class EngineError(Exception):
     pass
+
+
+def is_enterprise_linux(os_release):
+    """RHEL and its rebuilds (CentOS Stream, Rocky, Alma): dnf hosts that are not Fedora."""
+    return pk.family(os_release) == "redhat" and os_release.get("ID") != "fedora"
+
+
+def choose_channel(channel, os_release):
+    """auto: upstream on Enterprise Linux, which ships no moby-engine (and podman-docker is no engine),
+    distro elsewhere. distro on Enterprise Linux fails here, before anything is touched."""
+    if channel == "auto":
+        return "upstream" if is_enterprise_linux(os_release) else "distro"
+    if channel == "distro" and is_enterprise_linux(os_release):
+        raise EngineError("%s %s does not ship moby-engine, so the distro channel cannot install Docker. Nothing was "
+                          "changed: set docker_channel: upstream (Docker's docker-ce repository; channel=upstream for "
+                          "the module) or auto" % (os_release.get("ID"), os_release.get("VERSION_ID", "")))
+    return channel
+
+
+def sdk_wanted(sdk, os_release):
+    """The Docker SDK package (python3-docker) is in EPEL only on Enterprise Linux: auto skips it there."""
+    if sdk == "auto":
+        return not is_enterprise_linux(os_release)
+    return sdk == "always"
+
+
+def hold_packages(channel, fam):
+    """The engine packages docker_hold holds (an upgrade of any of them restarts dockerd)."""
+    return list(DISTRO_PACKAGES[fam]) if channel == "distro" else list(UPSTREAM_PACKAGES)
 
 
 def package_list(channel, fam, plugins=True, extra=()):
@@ -92,14 +121,17 @@ def _resolve(manager, package, pattern):
     return pk.resolve_version(pattern, versions) if pattern else None
 
 
-def ensure_packages(manager, packages, state, pin, check_mode, recommends):
+def ensure_packages(manager, packages, state, pin, check_mode, recommends, release=()):
     """Install/upgrade/remove; return [(package, action, from, to)] for changed packages and
-    {package: version installed before}."""
-    full = plan_packages(manager, packages, state, pin, PINNED)
+    {package: version installed before}. Holds on packages in release (ours) are lifted for the change."""
+    full = plan_packages(manager, packages, state, pin, PINNED, release)
     plan = [entry for entry in full if entry[1]]
     before = {package: current for package, _action, current, _wanted in full}
     if check_mode or not plan:
         return plan, before
+    ours = [p for p, _a, _c, _w in plan if p in release and p in manager.held]
+    if ours:
+        manager.hold(ours, on=False)
     removals = [p for p, action, _c, _w in plan if action == "remove"]
     if removals:
         manager.remove(removals)
@@ -182,18 +214,26 @@ def engine_facts(api=None):
 
 def converge(host, params, os_release, arch, check_mode):
     fam = pk.family(os_release)
+    channel = choose_channel(params["channel"], os_release)
+    if params["hold"] and params["state"] == "latest":
+        raise EngineError("hold=true and state=latest contradict each other (a hold stops upgrades): drop one of them")
     manager = for_family(fam, host.run, host.run_env)
-    result = {"changed": False, "actions": [], "repo_changed": [], "packages": {}}
-    if params["channel"] == "upstream" and params["state"] != "absent":
+    result = {"changed": False, "actions": [], "repo_changed": [], "packages": {}, "channel": channel}
+    params = dict(params, channel=channel)
+    if channel == "upstream" and params["state"] != "absent":
         result["repo_changed"] = ensure_repository(host, fam, os_release, arch, params, check_mode)
         result["actions"] += ["write %s" % p for p in result["repo_changed"]]
         if result["repo_changed"] and not check_mode:
             manager.update()
-    wanted = package_list(params["channel"], fam, params["plugins"], params["extra_packages"])
+    sdk = [params["sdk_package"]] if sdk_wanted(params["sdk"], os_release) else []
+    wanted = package_list(channel, fam, params["plugins"], list(params["extra_packages"]) + sdk)
+    engine = hold_packages(channel, fam)
+    release = package_holds.movable(engine, params["hold"], package_holds.recorded())
     plan, before = ensure_packages(manager, wanted, params["state"], params["version"], check_mode,
-                                   params["install_recommends"])
+                                   params["install_recommends"], release)
     result["actions"] += ["%s %s%s" % (action, pkg, "=" + to if to else "") for pkg, action, _f, to in plan]
     if params["state"] != "absent":
+        result["actions"] += package_holds.ensure_holds(manager, engine, params["hold"], check_mode)
         if params["manage_service"]:
             if check_mode and plan:
                 result["actions"].append("enable and start docker")  # not installed yet: nothing to ask

@@ -112,6 +112,14 @@ def error_lines(logs):
     return picked or logs[-5:]
 
 
+def daemon_reload(run):
+    """systemd rereads unit files and drop-ins (a changed proxy drop-in)."""
+    if has_systemd():
+        rc, out, err = run(["systemctl", "daemon-reload"])
+        if rc != 0:
+            raise DockerServiceError("systemctl daemon-reload failed: %s" % (err or out).strip())
+
+
 def restart(run):
     """Restart dockerd; return (ok, message)."""
     if has_systemd():

@@ -23,6 +23,7 @@ PACKAGES = ["nvidia-container-toolkit", "nvidia-container-toolkit-base", "libnvi
 APT_KEYRING = pk.KEYRING_DIR + "/nvidia-container-toolkit.asc"
 APT_SOURCES = pk.SOURCES_DIR + "/nvidia-container-toolkit.sources"
 DNF_REPO = pk.YUM_REPOS_DIR + "/nvidia-container-toolkit.repo"
+OWNER = "nvidia_toolkit"  # its name in daemon.json's managed-keys record
 LEGACY_LISTS = ("nvidia-docker.list", "libnvidia-container.list", "nvidia-container-runtime.list",
                 "nvidia-container-toolkit.list")
 
@@ -128,13 +129,16 @@ def converge(host, params, fam, arch, check_mode):
                            "container with it. daemon.json was left untouched. Install the toolkit first "
                            "(install_packages=true) or set default_runtime=false" % nvml.RUNTIME_BINARY)
     settings = runtime_settings(params["runtime_name"], params["runtime_path"], params["default_runtime"], params["cdi"])
+    # Recorded as ours, so default_runtime or cdi turned off later removes the key (managed_keys).
     daemon = daemon_converge.converge(host.run, params["daemon_json"], settings, backup=params["backup"],
                                       restart=params["restart"], timeout=params["restart_timeout"],
-                                      check_mode=check_mode)
+                                      check_mode=check_mode, owner=OWNER)
     result["daemon_config"] = {k: daemon[k] for k in ("changed_keys", "backup_file", "restarted")}
     result["diff"] = daemon["diff"]
-    if daemon["changed"]:
+    if daemon["changed_keys"]:
         result["actions"].append("register runtime %s in %s" % (params["runtime_name"], params["daemon_json"]))
+    elif daemon["changed"]:
+        result["actions"].append("rewrite %s and its key record, settings unchanged" % params["daemon_json"])
     if params["cdi"] and ensure_cdi_spec(host, params["cdi_spec_path"], check_mode):
         result["actions"].append("write %s" % params["cdi_spec_path"])
     result["changed"] = bool(result["actions"])

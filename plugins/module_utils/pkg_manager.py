@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
+import re
+
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import packages as pk
 
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "NEEDRESTART_MODE": "a"}
@@ -18,17 +20,31 @@ class PackageManagerError(Exception):
 
 class Apt:
     family = "debian"
+    hold_tool = "apt-mark hold"
+    unhold_command = "apt-mark unhold"
 
     def __init__(self, run, run_env):
         self.run, self.run_env = run, run_env  # run_env(argv, env) for commands that need APT_ENV
         self.updated = False
+        self.held = set()
 
     def installed(self, package):
+        """The installed version or None; notes a hold (apt-mark hold) in self.held from the same query."""
         rc, out, _err = self.run(["dpkg-query", "-W", "-f", "${db:Status-Abbrev}|${Version}", package])
         if rc != 0:
             return None
         status, dummy, version = out.partition("|")
-        return version.strip() if status.startswith("ii") else None
+        # ${db:Status-Abbrev} is want/state/error: 'hi ' is installed and held, which is installed.
+        if status[:1] == "h":
+            self.held.add(package)
+        return version.strip() if status[1:2] == "i" else None
+
+    def hold(self, packages, on=True):
+        rc, out, err = self.run(["apt-mark", "hold" if on else "unhold"] + list(packages))
+        if rc != 0:
+            raise PackageManagerError("apt-mark %s %s failed: %s" % ("hold" if on else "unhold", " ".join(packages),
+                                                                    _tail(err or out)))
+        _note_holds(self.held, packages, on)
 
     def available(self, package):
         rc, out, _err = self.run(["apt-cache", "madison", package])
@@ -66,10 +82,28 @@ class Apt:
 
 class Dnf:
     family = "redhat"
+    hold_tool = "dnf versionlock"
+    unhold_command = "dnf versionlock delete"
 
     def __init__(self, run, run_env):
         self.run, self.run_env = run, run_env
         self.updated = False
+        self._held = None
+
+    @property
+    def held(self):
+        """Packages under `dnf versionlock` (asked once; none if the versionlock plugin is not installed)."""
+        if self._held is None:
+            rc, out, _err = self.run(["dnf", "-q", "versionlock", "list"])
+            self._held = parse_versionlock(out) if rc == 0 else set()
+        return self._held
+
+    def hold(self, packages, on=True):
+        rc, out, err = self.run(["dnf", "-q", "versionlock", "add" if on else "delete"] + list(packages))
+        if rc != 0:
+            raise PackageManagerError("dnf versionlock %s %s failed: %s (is python3-dnf-plugin-versionlock installed?)"
+                                      % ("add" if on else "delete", " ".join(packages), _tail(err or out)))
+        _note_holds(self.held, packages, on)
 
     def installed(self, package):
         rc, out, _err = self.run(["rpm", "-q", "--qf", "%{EPOCH}:%{VERSION}-%{RELEASE}", package])
@@ -120,22 +154,56 @@ def _tail(text, lines=8):
     return " | ".join(line for line in text.strip().splitlines()[-lines:] if line.strip())
 
 
-def plan_packages(manager, packages, state, pin=None, pinned=()):
-    """Decide per package: 'install', 'upgrade', 'remove' or None.
+def _note_holds(held, packages, on):
+    if on:
+        held.update(packages)
+    else:
+        held.difference_update(packages)
+
+
+def parse_versionlock(text):
+    """Package names in `dnf versionlock list`: dnf 4 prints NAME-EPOCH:VERSION-RELEASE.* lines, dnf 5
+    prints 'Package name: NAME' blocks."""
+    names = set()
+    for line in text.splitlines():
+        line = line.strip()
+        dnf5 = re.match(r"^Package name:\s*(\S+)$", line)
+        dnf4 = re.match(r"^(?:!)?(\S+)-\d+:[^-\s]+-\S+$", line)
+        if dnf5 or dnf4:
+            names.add((dnf5 or dnf4).group(1))
+    return names
+
+
+def _held_blocks(manager, package, current, why):
+    return PackageManagerError(
+        "%s is held %s (%s), and %s. Nothing was changed: release the hold (%s %s), or ask for the held "
+        "version%s" % (package, "at " + current if current else "without being installed", manager.hold_tool, why,
+                       manager.unhold_command, package, " (or let the role manage the hold: docker_hold)"
+                       if package.startswith(("docker", "moby", "containerd")) else ""))
+
+
+def plan_packages(manager, packages, state, pin=None, pinned=(), release=()):
+    """Decide per package: 'install', 'upgrade', 'remove' or None. A held package (apt-mark hold, dnf
+    versionlock) is installed like any other; a change it blocks fails, unless the package is in release
+    (its hold is ours to move), and state=latest leaves it where it is held.
 
     Returns a list of (package, action, current_version, wanted_version)."""
     actions = []
     for package in packages:
         current = manager.installed(package)
         pattern = pin if package in pinned else None
+        held = package not in release and package in getattr(manager, "held", ())
         if state == "absent":
+            if current and held:
+                raise _held_blocks(manager, package, current, "state=absent would remove it")
             actions.append((package, "remove" if current else None, current, None))
             continue
-        if current is None:
-            actions.append((package, "install", None, pattern))
-        elif pattern and not pk.version_matches(current, pattern):
+        if current is None or (pattern and not pk.version_matches(current, pattern)):
+            if held:
+                raise _held_blocks(manager, package, current, "the requested version %s needs another one" % pattern
+                                   if current else "installing it would change the hold")
             actions.append((package, "install", current, pattern))
-        elif state == "latest" and not pattern:
+        elif state == "latest" and not pattern and not held:
             candidate = manager.candidate(package)
             action = "upgrade" if candidate and candidate != current else None
             actions.append((package, action, current, candidate))

@@ -24,7 +24,17 @@ description:
     systemd's C(-H fd://)), value shapes, and C(dockerd --validate) where the installed dockerd has it.
   - With O(restart=auto), restarts dockerd on a real change and waits for its API. If dockerd does
     not come back, restores the previous file, restarts again and fails with dockerd's own log lines.
-  - An existing file that is not valid JSON is never overwritten; the task fails and says so.
+  - An existing file that is not valid JSON is never overwritten; the task fails and says so. A file that
+    starts with a byte-order mark is read as dockerd 23.0 and later read it, and written back without the
+    mark (dockerd 20.10 refuses to start with one), without a restart when nothing else changed.
+  - A daemon.json that is a symlink (into a configuration repository, say) stays one; the new content is
+    written, atomically, to the file it points to.
+  - With O(owner), the key paths of O(settings) are recorded in C(<path>.managed-keys) under that name, in
+    the same transaction as daemon.json. A path recorded earlier and no longer in O(settings) is removed,
+    unless another owner records it; keys nobody recorded are never removed.
+  - With O(proxy), dockerd's C(HTTP_PROXY), C(HTTPS_PROXY) and C(NO_PROXY) are kept in a systemd drop-in for
+    C(docker.service) (C(/etc/systemd/system/docker.service.d/mlinfra-proxy.conf)); a change reloads systemd
+    and restarts dockerd, rolled back with daemon.json if dockerd does not come back.
 author:
   - mlinfra contributors (@mlinfra)
 options:
@@ -69,13 +79,40 @@ options:
     description: Run C(dockerd --validate --config-file) on the new content first, where supported.
     type: bool
     default: true
+  owner:
+    description:
+      - Name under which the keys of O(settings) are recorded beside daemon.json, so that clearing a
+        setting later removes its key. Without it, O(settings) only ever adds or changes keys.
+      - Hosts set up before the record existed - the first run records the keys it sets in that run
+        (adopting those whose value already equals it); a key an earlier run set and that O(settings) no
+        longer mentions is left alone, as it cannot be told from a hand-written one.
+    type: str
+  proxy:
+    description:
+      - dockerd's proxy, as a systemd drop-in for C(docker.service). Omit it to leave the drop-in alone;
+        with neither O(proxy.http) nor O(proxy.https) set, the drop-in is removed.
+      - Passwords in the URLs are kept out of the output and the diff.
+    type: dict
+    suboptions:
+      http:
+        description: C(HTTP_PROXY), e.g. C(http://proxy.example.com:3128) or C(http://user:password@proxy:3128).
+        type: str
+      https:
+        description: C(HTTPS_PROXY).
+        type: str
+      no_proxy:
+        description: C(NO_PROXY) - hosts, domains and addresses that bypass the proxy.
+        type: list
+        elements: str
+        default: []
 attributes:
   check_mode:
     support: full
     description: Reports whether the file would change and the resulting configuration.
   diff_mode:
     support: full
-    description: Shows the file before and after, as canonical JSON.
+    description: Shows daemon.json before and after as canonical JSON, and the key record and proxy drop-in
+      when they change (proxy passwords masked).
   platform:
     platforms: posix
     support: full
@@ -104,6 +141,16 @@ EXAMPLES = r"""
       - debug
       - [log-opts, labels]
     backup: true
+
+- name: Registries, recorded so that emptying the list later removes the key; dockerd behind a proxy
+  mlinfra.docker_ml.daemon_config:
+    settings:
+      insecure-registries: ["registry.lab:5000"]
+    owner: my_play
+    proxy:
+      http: http://proxy.example.com:3128
+      https: http://proxy.example.com:3128
+      no_proxy: [localhost, 127.0.0.1, .internal]
 
 - name: Write the file only; restart later yourself
   mlinfra.docker_ml.daemon_config:
@@ -134,6 +181,11 @@ backup_file:
   returned: changed and O(backup=true)
   type: str
   sample: /etc/docker/daemon.json.20261123-101500.bak
+proxy_changed:
+  description: Whether the proxy drop-in changed (or would, in check mode).
+  returned: always
+  type: bool
+  sample: false
 restarted:
   description: Whether dockerd was restarted (and came back).
   returned: always
@@ -153,6 +205,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.daemon_converge import (
     DaemonConfigFailed, converge)
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.daemon_json import DaemonJsonError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.docker_proxy import ProxyError, secrets
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.managed_keys import RecordError
 
 
 def main():
@@ -166,6 +220,11 @@ def main():
             restart=dict(type="str", choices=["auto", "never"], default="auto"),
             restart_timeout=dict(type="int", default=60),
             validate=dict(type="bool", default=True),
+            owner=dict(type="str"),
+            # Not no_log as a whole: only the password inside a URL is secret (added to no_log_values below).
+            proxy=dict(type="dict", no_log=False, options=dict(
+                http=dict(type="str", no_log=False), https=dict(type="str", no_log=False),
+                no_proxy=dict(type="list", elements="str", default=[]))),
         ),
         supports_check_mode=True,
     )
@@ -177,10 +236,11 @@ def main():
         return module.run_command(argv)
 
     try:
+        module.no_log_values.update(secrets(params["proxy"]))
         result = converge(run, params["path"], params["settings"], params["remove"], params["mode"],
                           params["backup"], params["restart"], params["restart_timeout"],
-                          module.check_mode, params["validate"])
-    except (DaemonJsonError, DaemonConfigFailed) as exc:
+                          module.check_mode, params["validate"], owner=params["owner"], proxy=params["proxy"])
+    except (DaemonJsonError, DaemonConfigFailed, RecordError, ProxyError) as exc:
         extra = getattr(exc, "extra", {})
         module.fail_json(msg="daemon_config on %s: %s" % (socket.gethostname(), exc), path=params["path"], **extra)
     diff = result.pop("diff")

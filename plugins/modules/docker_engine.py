@@ -14,9 +14,14 @@ short_description: Install Docker Engine (distribution or upstream packages) and
 version_added: 0.1.0
 description:
   - Installs Docker Engine from the distribution (C(docker.io) on Debian/Ubuntu, C(moby-engine) on
-    Fedora-like hosts) or from Docker's upstream C(docker-ce) repository, optionally pinned to a
+    Fedora) or from Docker's upstream C(docker-ce) repository, optionally pinned to a
     version (exact or glob), and keeps the service enabled and running, with systemd or with the
     init script where there is no systemd.
+  - RHEL and its rebuilds ship no C(moby-engine) - O(channel=auto) picks the upstream repository there
+    and the distribution elsewhere; O(channel=distro) on them fails before anything is changed.
+  - A package on hold (C(apt-mark hold), C(dnf versionlock)) counts as installed. When a hold blocks the
+    requested version (or removal) the task fails and says so, changing nothing. O(hold=true) holds the
+    engine packages at the installed (pinned) version, so unattended upgrades do not restart dockerd.
   - The upstream repository is written as a keyring plus a deb822 C(.sources) file with C(Signed-By)
     (a C(.repo) file with dnf). Leftover C(docker.list) entries and C(apt-key) keyrings for the same
     host, which make apt fail with "Conflicting values set for option Signed-By", are removed.
@@ -27,9 +32,10 @@ options:
   channel:
     description:
       - V(distro) installs the distribution's package; V(upstream) uses Docker's C(docker-ce) repository.
+      - V(auto) is V(upstream) on RHEL, CentOS Stream, Rocky and Alma Linux, V(distro) elsewhere.
     type: str
-    choices: [distro, upstream]
-    default: distro
+    choices: [auto, distro, upstream]
+    default: auto
   version:
     description:
       - Version pin for the engine (and CLI) packages, exact or a glob, matched against the full
@@ -52,6 +58,25 @@ options:
     type: list
     elements: str
     default: []
+  sdk:
+    description:
+      - Install the Docker SDK for Python (O(sdk_package)) with the engine, for community.docker modules and
+        your own tools. V(auto) installs it except on RHEL-family hosts, where it is in EPEL only.
+    type: str
+    choices: [auto, always, never]
+    default: never
+  sdk_package:
+    description: The distribution package that provides the Docker SDK for Python.
+    type: str
+    default: python3-docker
+  hold:
+    description:
+      - Hold the engine packages (C(docker.io) / C(moby-engine), or C(docker-ce), C(docker-ce-cli) and
+        C(containerd.io)) at the installed version. A new O(version) pin moves the hold with it.
+      - V(false) releases the holds this module set (recorded in C(/var/lib/mlinfra/docker-engine-holds.json));
+        a hold set by hand is never released, and counts as installed.
+    type: bool
+    default: false
   install_recommends:
     description: Let apt install recommended packages (dnf weak dependencies) too.
     type: bool
@@ -107,6 +132,11 @@ EXAMPLES = r"""
     version: "27.3.*"
     repo_base_url: https://mirror.example.com/docker-ce/linux
 
+- name: Docker held at the pinned version (no surprise restarts from unattended upgrades)
+  mlinfra.docker_ml.docker_engine:
+    version: "20.10.*"
+    hold: true
+
 - name: What would change (nothing is touched)
   mlinfra.docker_ml.docker_engine:
     channel: upstream
@@ -114,6 +144,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+channel:
+  description: The channel used (O(channel=auto) resolved for this host).
+  returned: always
+  type: str
+  sample: distro
 actions:
   description: What was done (or would be, in check mode), in order.
   returned: always
@@ -161,11 +196,14 @@ from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager impo
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            channel=dict(type="str", choices=["distro", "upstream"], default="distro"),
+            channel=dict(type="str", choices=["auto", "distro", "upstream"], default="auto"),
             version=dict(type="str"),
             state=dict(type="str", choices=["present", "latest", "absent"], default="present"),
             plugins=dict(type="bool", default=True),
             extra_packages=dict(type="list", elements="str", default=[]),
+            sdk=dict(type="str", choices=["auto", "always", "never"], default="never"),
+            sdk_package=dict(type="str", default="python3-docker"),
+            hold=dict(type="bool", default=False),
             install_recommends=dict(type="bool", default=False),
             repo_base_url=dict(type="str", default="https://download.docker.com/linux"),
             gpg_key=dict(type="str", no_log=False),
@@ -187,7 +225,8 @@ def main():
     try:
         with open("/etc/os-release", "r", encoding="utf-8") as handle:
             os_release = parse_os_release(handle.read())
-        dpkg = module.get_bin_path("dpkg") if params["channel"] == "upstream" else None  # the repo needs it
+        channel = docker_install.choose_channel(params["channel"], os_release)
+        dpkg = module.get_bin_path("dpkg") if channel == "upstream" else None  # the repo needs it
         arch = module.run_command([dpkg, "--print-architecture"])[1].strip() if dpkg else None
         result = docker_install.converge(ModuleHost(module), params, os_release, arch, module.check_mode)
     except (docker_install.EngineError, PackagesError, PackageManagerError, OSError) as exc:

@@ -20,6 +20,9 @@ description:
   - Registers the runtime in daemon.json (C(runtimes.nvidia = {path, args}), optionally
     C(default-runtime) and C(features.cdi)) through the same merge, atomic write, restart and rollback
     as M(mlinfra.docker_ml.daemon_config); other keys, other C(features) keys included, are kept.
+  - The keys it sets are recorded in C(daemon.json.managed-keys) (owner C(nvidia_toolkit)), so O(default_runtime)
+    or O(cdi) turned back to false removes C(default-runtime) or C(features.cdi) again. On a host set up
+    before the record existed, a key is recorded the first time a run sets it.
   - O(default_runtime=true) requires the runtime binary on the host; without it the task fails and
     daemon.json is left untouched.
   - With O(cdi=true), writes C(nvidia-ctk cdi generate) output to O(cdi_spec_path) only when it would change.
@@ -90,7 +93,7 @@ attributes:
     description: Reports the repository files, packages and daemon.json changes a real run would make.
   diff_mode:
     support: full
-    description: Shows daemon.json before and after.
+    description: Shows daemon.json before and after, and its key record when that changes.
   platform:
     platforms: posix
     support: full
@@ -148,6 +151,7 @@ from ansible_collections.mlinfra.docker_ml.plugins.module_utils.module_host impo
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvidia_install
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.daemon_converge import DaemonConfigFailed
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.daemon_json import DaemonJsonError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.managed_keys import RecordError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.packages import PackagesError, family, parse_os_release
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import PackageManagerError
 
@@ -177,12 +181,13 @@ def main():
         dpkg = module.get_bin_path("dpkg")
         arch = module.run_command([dpkg, "--print-architecture"])[1].strip() if dpkg else None
         result = nvidia_install.converge(ModuleHost(module), params, fam, arch, module.check_mode)
-    except (nvidia_install.ToolkitError, PackagesError, PackageManagerError, DaemonJsonError, OSError) as exc:
+    except (nvidia_install.ToolkitError, PackagesError, PackageManagerError, DaemonJsonError, RecordError,
+            OSError) as exc:
         module.fail_json(msg="nvidia_toolkit on %s: %s" % (socket.gethostname(), exc))
     except DaemonConfigFailed as exc:
         module.fail_json(msg="nvidia_toolkit on %s: %s" % (socket.gethostname(), exc), **exc.extra)
     diff = result.pop("diff")
-    if module._diff and result["daemon_config"]["changed_keys"]:  # pylint: disable=protected-access
+    if module._diff and any(d["before"] != d["after"] for d in diff):  # pylint: disable=protected-access
         result["diff"] = diff
     module.exit_json(**result)
 

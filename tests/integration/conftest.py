@@ -53,7 +53,8 @@ def make_fleet():
     made = []
 
     def factory(name, hosts=3, fixtures=False, gpu_hosts=()):
-        fl = Fleet(name, hosts, fixtures, gpu_hosts)
+        # MLINFRA_FLEET_PREFIX keeps parallel runs of the same test module (several worktrees) apart.
+        fl = Fleet(os.environ.get("MLINFRA_FLEET_PREFIX", "") + name, hosts, fixtures, gpu_hosts)
         made.append(fl)
         return fl.up()
 

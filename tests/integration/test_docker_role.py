@@ -54,7 +54,7 @@ def test_second_run_changes_nothing(fl):
 
 def test_hosts_run_containers_from_the_fleet_registry(fl):
     client = docker.from_env()
-    port = json.loads((fleet_mod.state_dir(NAME) / "state.json").read_text())["registry_port"]
+    port = json.loads((fleet_mod.state_dir(fl.name) / "state.json").read_text())["registry_port"]
     base = next(t for img in client.images.list(filters={"label": "mlinfra.fleet.cache=base"}) for t in img.tags)
     client.images.get(base).tag(f"127.0.0.1:{port}/fleet/debian", "bookworm")
     for line in client.images.push(f"127.0.0.1:{port}/fleet/debian", "bookworm", stream=True, decode=True):
@@ -132,3 +132,91 @@ def test_upstream_channel_in_check_mode_plans_repo_and_packages(fl):
     assert host_exec(fl, "host1", "test", "-e", "/etc/apt/sources.list.d/docker.sources")[0] == 1
     assert host_exec(fl, "host1", "test", "-e", "/etc/apt/sources.list.d/docker.list")[0] == 0
     host_exec(fl, "host1", "rm", "-f", "/etc/apt/sources.list.d/docker.list")
+
+
+# --- issue 13: what the role set, it can unset; files and packages as users have them -------------
+def _converge(fl, host, extra=None, *args):
+    """One docker-role run on one host -> (its changed count, the run's stdout)."""
+    options = ("-e", json.dumps(extra)) if extra else ()
+    proc = run_ansible("ansible-playbook", "-i", fl.inventory, SITE, *DOCKER_ONLY, "--limit", host, *options, *args)
+    return recap(proc.stdout)[host]["changed"], proc.stdout
+
+
+def test_cleared_insecure_registries_leave_daemon_json(fl):
+    config = json.loads(_daemon_json(fl, "host1"))
+    config["debug"] = True  # a foreign key: never the role's to remove
+    host_exec(fl, "host1", "sh", "-c", f"printf '%s' '{json.dumps(config)}' > {DAEMON_JSON}")
+    cleared = {"docker_insecure_registries": []}
+    assert _converge(fl, "host1", cleared)[0] == 1
+    after = json.loads(_daemon_json(fl, "host1"))
+    assert "insecure-registries" not in after and after["debug"] is True and after["live-restore"] is True
+    assert "registry:5000" not in host_exec(fl, "host1", "docker", "info", "--format", "{{json .RegistryConfig.IndexConfigs}}")[1]
+    assert _converge(fl, "host1", cleared)[0] == 0
+    assert _converge(fl, "host1")[0] == 1 and json.loads(_daemon_json(fl, "host1"))["insecure-registries"] == ["registry:5000"]
+    assert _converge(fl, "host1")[0] == 0
+
+
+@pytest.mark.tally("security checks passed")
+def test_proxy_drop_in_on_changed_off_with_the_password_kept_out(fl):
+    dropin = "/etc/systemd/system/docker.service.d/mlinfra-proxy.conf"
+    proxy = {"docker_proxy": {"http": "http://ops:s3cret@127.0.0.1:3128", "no_proxy": ["registry", "localhost"]}}
+    changed, out = _converge(fl, "host2", proxy, "--check", "--diff")
+    assert changed == 1 and "ops:********@127.0.0.1:3128" in out and "s3cret" not in out
+    assert host_exec(fl, "host2", "test", "-e", dropin)[0] == 1
+    changed, out = _converge(fl, "host2", proxy, "--diff")
+    assert changed == 1 and "s3cret" not in out
+    assert host_exec(fl, "host2", "docker", "info", "--format", "{{.HTTPProxy}} {{.NoProxy}}")[1].strip() \
+        == "http://xxxxx:xxxxx@127.0.0.1:3128 registry,localhost"  # dockerd masks the credentials itself
+    assert _converge(fl, "host2", proxy)[0] == 0
+    moved = {"docker_proxy": dict(proxy["docker_proxy"], https="http://127.0.0.1:3129")}
+    assert _converge(fl, "host2", moved)[0] == 1
+    assert "HTTPS_PROXY=http://127.0.0.1:3129" in host_exec(fl, "host2", "cat", dropin)[1]
+    assert _converge(fl, "host2")[0] == 1
+    assert host_exec(fl, "host2", "test", "-e", dropin)[0] == 1 and _docker_active(fl, "host2")
+    assert host_exec(fl, "host2", "docker", "info", "--format", "{{.HTTPProxy}}")[1].strip() == ""
+    assert _converge(fl, "host2")[0] == 0
+
+
+def test_held_engine_package_stays_unchanged_and_docker_hold_holds_it(fl):
+    host_exec(fl, "host3", "apt-mark", "hold", "docker.io")
+    try:
+        assert _converge(fl, "host3")[0] == 0
+        proc = run_ansible("ansible-playbook", "-i", fl.inventory, SITE, *DOCKER_ONLY, "--limit", "host3",
+                           "-e", '{"docker_version": "99.*"}', check=False)
+        assert proc.returncode != 0 and "docker.io is held at" in proc.stdout and "apt-mark unhold docker.io" in proc.stdout
+    finally:
+        host_exec(fl, "host3", "apt-mark", "unhold", "docker.io")
+    assert _converge(fl, "host3", {"docker_hold": True})[0] == 1
+    assert host_exec(fl, "host3", "apt-mark", "showhold")[1].split() == ["docker.io"]
+    assert _converge(fl, "host3", {"docker_hold": True})[0] == 0
+    assert _converge(fl, "host3")[0] == 1  # docker_hold back to false: the hold the role set is released
+    assert host_exec(fl, "host3", "apt-mark", "showhold")[1].split() == []
+    assert _converge(fl, "host3")[0] == 0
+
+
+def test_daemon_json_with_a_byte_order_mark_is_read_and_written_back_without_it(fl):
+    """Debian 12's dockerd (20.10) refuses a BOM; 23.0 and later read it. Either way the role must not refuse
+    the file (it did: "not valid JSON"), and dropping the mark keeps its meaning: no restart."""
+    original = _daemon_json(fl, "host3")
+    started = host_exec(fl, "host3", "systemctl", "show", "docker", "--property", "ExecMainStartTimestamp")[1]
+    host_exec(fl, "host3", "sh", "-c", f"printf '\\357\\273\\277%s' '{original.strip()}' > {DAEMON_JSON}")
+    changed, out = _converge(fl, "host3", None, "--diff")
+    assert changed == 1 and "byte-order mark; written back without it" in out
+    assert _daemon_json(fl, "host3") == original
+    assert host_exec(fl, "host3", "systemctl", "show", "docker", "--property", "ExecMainStartTimestamp")[1] == started
+    assert _converge(fl, "host3")[0] == 0
+
+
+def test_symlinked_daemon_json_stays_a_symlink(fl):
+    repo = "/srv/config-repo/daemon.json"
+    host_exec(fl, "host1", "sh", "-c", f"mkdir -p /srv/config-repo && mv {DAEMON_JSON} {repo} && ln -s {repo} {DAEMON_JSON}")
+    try:
+        mirror = {"docker_registry_mirrors": ["http://127.0.0.1:5999"]}
+        assert _converge(fl, "host1", mirror)[0] == 1 and _docker_active(fl, "host1")
+        assert host_exec(fl, "host1", "readlink", DAEMON_JSON)[1].strip() == repo
+        assert json.loads(host_exec(fl, "host1", "cat", repo)[1])["registry-mirrors"] == ["http://127.0.0.1:5999"]
+        assert _converge(fl, "host1")[0] == 1 and "registry-mirrors" not in json.loads(host_exec(fl, "host1", "cat", repo)[1])
+        assert host_exec(fl, "host1", "readlink", DAEMON_JSON)[1].strip() == repo
+        assert _converge(fl, "host1")[0] == 0
+    finally:
+        host_exec(fl, "host1", "sh", "-c", f"rm -f {DAEMON_JSON} && mv {repo} {DAEMON_JSON}")

@@ -68,7 +68,7 @@ def test_check_mode_predicts_and_touches_nothing(daemon_json):
     before = daemon_json.read_text()
     result = dc.converge(host, str(daemon_json), {"log-opts": {"max-size": "10m"}}, check_mode=True)
     assert result["changed"] and result["changed_keys"] == ["log-opts.max-size"]
-    assert '"max-size": "10m"' in result["diff"]["after"] and '"max-size"' not in result["diff"]["before"]
+    assert '"max-size": "10m"' in result["diff"][0]["after"] and '"max-size"' not in result["diff"][0]["before"]
     assert daemon_json.read_text() == before and host.restarts() == 0
 
 

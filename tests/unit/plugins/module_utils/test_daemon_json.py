@@ -59,7 +59,7 @@ def test_desired_config_replace_and_remove():
 def test_semantic_equality_ignores_formatting(tmp_path):
     path = tmp_path / "daemon.json"
     path.write_text('{"log-opts":{"max-file":"3","max-size":"10m"},   "debug": true}')
-    current, raw = dj.load(str(path))
+    current, raw, _bom = dj.load(str(path))
     assert raw.startswith("{")
     assert dj.desired_config(current, {"debug": True, "log-opts": {"max-size": "10m"}}) == current
 
@@ -78,9 +78,9 @@ def test_load_refuses_bad_files(tmp_path, content, message):
 
 
 def test_load_missing_and_empty(tmp_path):
-    assert dj.load(str(tmp_path / "nope.json")) == ({}, None)
+    assert dj.load(str(tmp_path / "nope.json")) == ({}, None, None)
     (tmp_path / "empty.json").write_text("\n")
-    assert dj.load(str(tmp_path / "empty.json")) == ({}, "\n")
+    assert dj.load(str(tmp_path / "empty.json")) == ({}, "\n", None)
 
 
 @pytest.mark.parametrize("config, host_flag, fragment", [
