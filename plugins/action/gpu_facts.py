@@ -22,22 +22,26 @@ PACKAGE = "nvidia-ml-py"
 
 
 def controller_bindings():
-    """{path, sha256, version} of the controller's pynvml.py, or None when the controller lacks it."""
+    """{path, sha256} of the controller's pynvml.py, or None when the controller lacks it."""
     spec = importlib.util.find_spec("pynvml")
     if spec is None or not spec.origin:
         return None
     with open(spec.origin, "rb") as handle:
-        digest = hashlib.sha256(handle.read()).hexdigest()
+        return {"path": spec.origin, "sha256": hashlib.sha256(handle.read()).hexdigest()}
+
+
+def controller_version():
+    """nvidia-ml-py's version on the controller (only for messages: reading metadata scans sys.path)."""
     try:
         from importlib.metadata import version  # pylint: disable=import-outside-toplevel
-        found = version(PACKAGE)
+        return version(PACKAGE)
     except Exception:  # pylint: disable=broad-except
-        found = None
-    return {"path": spec.origin, "sha256": digest, "version": found}
+        return "(version unknown)"
 
 
 class ActionModule(ActionBase):
-    TRANSFERS_FILES = True
+    # TRANSFERS_FILES stays False: True would make a remote temp directory before every run, an SSH round
+    # trip on every no-op run; the copy action makes its own when a host needs the file.
 
     def _facts(self, task_vars):
         return self._execute_module(module_name=MODULE, module_args=self._task.args, task_vars=task_vars)
@@ -60,7 +64,7 @@ class ActionModule(ActionBase):
             result.update(facts)
             return result
         dest = nvml.EXTRA_PATH + "/pynvml.py"
-        shipped = "%s %s (%s) to %s" % (PACKAGE, ours["version"] or "", why, dest)
+        shipped = "%s %s (%s) to %s" % (PACKAGE, controller_version(), why, dest)
         if self._task.check_mode:
             result.update(facts, changed=True, nvml_shipped="would ship " + shipped)
             return result

@@ -154,3 +154,14 @@ def test_serving_with_real_nvml_and_no_driver_stays_on_cpu_image(fl):
     rc, image = host_exec(fl, "host1", "docker", "inspect", "-f", "{{.Config.Image}} {{json .HostConfig.DeviceRequests}}",
                           "mlstack-tf-serving")
     assert rc == 0 and image.split()[0].endswith("fixtures/tfserving:2.18.0-fixture") and image.split()[1] in ("null", "[]"), image
+
+
+def test_registered_runtime_runs_containers_and_refuses_a_gpu_request_without_driver(fl):
+    """dockerd runs a container through the runtime registered in daemon.json (the stub hands it to runc, as
+    upstream does for a container that asks for no GPU); a GPU request fails as on a host without the driver."""
+    image = host_exec(fl, "host1", "docker", "inspect", "-f", "{{.Config.Image}}", "mlstack-tf-serving")[1].strip()
+    run = ("docker", "run", "--rm", "--runtime", "nvidia", "--entrypoint", "true")
+    rc, out = host_exec(fl, "host1", *run, image)
+    assert rc == 0, out
+    rc, out = host_exec(fl, "host1", *run[:-2], "-e", "NVIDIA_VISIBLE_DEVICES=all", *run[-2:], image)
+    assert rc != 0 and "driver not loaded" in out, out
