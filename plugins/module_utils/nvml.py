@@ -97,8 +97,11 @@ def runtime_binary(path_env=None):
     return None
 
 
+LIBRARY_MISSING = "the NVIDIA driver library (libnvidia-ml.so) is not installed"
+
+
 def _error_reason(nvml, exc, kernel_module=kernel_module_loaded):
-    names = {"NVMLError_LibraryNotFound": "the NVIDIA driver library (libnvidia-ml.so) is not installed",
+    names = {"NVMLError_LibraryNotFound": LIBRARY_MISSING,
              "NVMLError_DriverNotLoaded": "the NVIDIA kernel driver is not loaded",
              "NVMLError_LibRmVersionMismatch": "the NVIDIA driver and its library versions do not match "
                                                "(reboot after a driver upgrade)",
@@ -158,6 +161,13 @@ def _devices_reason(total, failed):
         return "%d of %d GPUs failed in NVML: %s" % (len(failed), total, "; ".join(
             "GPU %d: %s" % (f["index"], f["error"]) for f in failed))
     return None if total else "NVML reports no GPU"
+
+
+def host_gpus(pynvml, missing_reason, library):
+    """GPU facts for this host: read through pynvml, or count 0 saying what is missing (the library first)."""
+    if pynvml is not None:
+        return read_gpus(pynvml)
+    return empty(missing_reason if library else LIBRARY_MISSING)
 
 
 def read_gpus(nvml, kernel_module=kernel_module_loaded):

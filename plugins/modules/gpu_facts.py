@@ -124,14 +124,15 @@ def main():
     if module.params["select"] and not HAS_JMESPATH:
         module.fail_json(msg=missing_required_lib("jmespath (python3-jmespath) for select"))
     pynvml, reason = nvml_utils.load_pynvml()
-    facts = nvml_utils.read_gpus(pynvml) if pynvml else nvml_utils.empty(reason)
+    bindings = nvml_utils.bindings(pynvml)
+    facts = nvml_utils.host_gpus(pynvml, reason, bindings["library"])
     facts["runtime_binary"] = nvml_utils.runtime_binary()
     if module.params["select"]:
         try:
             facts["selected"] = nvml_utils.as_selection(jmespath.search(module.params["select"], facts["gpus"]))
         except jmespath.exceptions.JMESPathError as exc:
             module.fail_json(msg="select: %r is not a valid JMESPath expression: %s" % (module.params["select"], exc))
-    module.exit_json(changed=False, ansible_facts={"mlinfra_gpu": facts}, nvml_bindings=nvml_utils.bindings(pynvml))
+    module.exit_json(changed=False, ansible_facts={"mlinfra_gpu": facts}, nvml_bindings=bindings)
 
 
 if __name__ == "__main__":

@@ -187,3 +187,14 @@ OURS = {"path": "/venv/pynvml.py", "sha256": "aa"}
 ])
 def test_ship_bindings_only_where_missing_or_different_and_useful(controller, host, expected):
     assert nv.ship_reason(controller, host) == expected
+
+
+@pytest.mark.parametrize("library, words", [(False, "libnvidia-ml.so) is not installed"), (True, "nvidia-ml-py")])
+def test_without_bindings_the_reason_names_what_is_missing(library, words):
+    """A CPU host has neither the driver library nor the bindings (none are shipped there): say the library."""
+    facts = nv.host_gpus(None, "nvidia-ml-py (pynvml) is not installed on this host", library)
+    assert facts["count"] == 0 and words in facts["reason"]
+
+
+def test_with_bindings_the_gpus_are_read():
+    assert nv.host_gpus(fake_pynvml([T4]), None, True)["count"] == 1
