@@ -12,6 +12,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 import os
 import re
+import shutil
 import tempfile
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import daemon_converge, files, nvml, repositories
@@ -40,8 +41,9 @@ def repo_files(fam, arch, base_url, key_bytes):
             raise ToolkitError("cannot tell the host's architecture (dpkg --print-architecture)")
         source = pk.deb822_source("%s/stable/deb/%s" % (base, arch), "/", None, APT_KEYRING)
         return {APT_KEYRING: key_bytes, APT_SOURCES: source}
+    # NVIDIA's own .repo checks the metadata's signature too (repo_gpgcheck=1), not only the packages'.
     return {DNF_REPO: pk.dnf_repo("nvidia-container-toolkit", "NVIDIA Container Toolkit",
-                                  base + "/stable/rpm/$basearch", base + "/gpgkey")}
+                                  base + "/stable/rpm/$basearch", base + "/gpgkey", repo_gpgcheck=True)}
 
 
 def runtime_settings(runtime_name, runtime_path, default_runtime, cdi):
@@ -55,26 +57,44 @@ def runtime_settings(runtime_name, runtime_path, default_runtime, cdi):
     return settings
 
 
-def ensure_cdi_spec(host, path, check_mode):
-    """Generate the CDI spec to a temp file and replace `path` only when it differs."""
+CDI_REFRESH_UNIT = "nvidia-cdi-refresh.service"  # toolkit >= 1.18: regenerates /var/run/cdi/nvidia.yaml itself
+SYSTEMD_UNIT_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
+
+
+def cdi_refresh_enabled(host, unit_dirs=SYSTEMD_UNIT_DIRS):
+    """Whether the toolkit's own nvidia-cdi-refresh service keeps a CDI spec on this host (no systemctl call
+    unless its unit file is there)."""
+    if not any(os.path.exists(os.path.join(d, CDI_REFRESH_UNIT)) for d in unit_dirs):
+        return False
+    return host.run(["systemctl", "is-enabled", "--quiet", CDI_REFRESH_UNIT])[0] == 0
+
+
+def ensure_cdi_spec(host, path, check_mode, unit_dirs=SYSTEMD_UNIT_DIRS):
+    """Generate the CDI spec into a private directory and replace `path` only when it differs. Where
+    nvidia-cdi-refresh is enabled, leave the spec to it (its /var/run/cdi outranks /etc/cdi): returns False."""
+    if cdi_refresh_enabled(host, unit_dirs):
+        return False
     ctk = host.which("nvidia-ctk")
     if ctk is None:
         if check_mode:
             return True
         raise ToolkitError("nvidia-ctk is not installed, so the CDI spec cannot be generated; install the "
                            "toolkit packages (install_packages=true) or turn cdi off")
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory) and not check_mode:
-        os.makedirs(directory, 0o755)
-    fd, tmp = tempfile.mkstemp(prefix=".nvidia.yaml.", dir=directory if os.path.isdir(directory) else None)
-    os.close(fd)
+    # nvidia-ctk appends .yaml to an --output whose extension is not .yaml/.json (pkg/nvcdi/spec normalizePath),
+    # so name the file ourselves; and keep it out of /etc/cdi, which dockerd's CDI cache watches.
+    tmp = tempfile.mkdtemp(prefix="mlinfra-cdi-")
+    generated = os.path.join(tmp, "nvidia.json" if path.endswith(".json") else "nvidia.yaml")
     try:
-        rc, out, err = host.run([ctk, "cdi", "generate", "--output=%s" % tmp])
+        rc, out, err = host.run([ctk, "cdi", "generate", "--output=%s" % generated])
         if rc != 0:
-            raise ToolkitError("nvidia-ctk cdi generate failed: %s" % (err or out).strip())
-        return files.ensure_content(path, files.read_bytes(tmp) or b"", check_mode)
+            raise ToolkitError("nvidia-ctk cdi generate failed (exit %d): %s. %s was left as it was"
+                               % (rc, (err or out).strip(), path))
+        content = files.read_bytes(generated)
+        if not content:
+            raise ToolkitError("nvidia-ctk cdi generate wrote no spec to %s; %s was left as it was" % (generated, path))
+        return files.ensure_content(path, content, check_mode)
     finally:
-        os.unlink(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 RUNTIME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")

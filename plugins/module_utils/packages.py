@@ -108,9 +108,10 @@ def deb822_source(uris, suite, components, keyring, architectures=None):
     return "# Managed by mlinfra.docker_ml\n" + "\n".join(lines) + "\n"
 
 
-def dnf_repo(repo_id, name, baseurl, gpgkey):
-    return ("# Managed by mlinfra.docker_ml\n[%s]\nname=%s\nbaseurl=%s\nenabled=1\ngpgcheck=1\ngpgkey=%s\n"
-            % (repo_id, name, baseurl, gpgkey))
+def dnf_repo(repo_id, name, baseurl, gpgkey, repo_gpgcheck=False):
+    """A .repo file; repo_gpgcheck=True also verifies the repository metadata's signature."""
+    return ("# Managed by mlinfra.docker_ml\n[%s]\nname=%s\nbaseurl=%s\nenabled=1\ngpgcheck=1\n%sgpgkey=%s\n"
+            % (repo_id, name, baseurl, "repo_gpgcheck=1\n" if repo_gpgcheck else "", gpgkey))
 
 
 def looks_like_key(content):

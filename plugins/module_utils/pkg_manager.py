@@ -112,7 +112,7 @@ class Dnf:
         return out.strip().replace("(none):", "")
 
     def available(self, package):
-        rc, out, _err = self.run(["dnf", "-q", "list", "--showduplicates", "--available", package])
+        rc, out, _err = self.run(["dnf", "-y", "-q", "list", "--showduplicates", "--available", package])
         if rc != 0:
             return []
         versions = [line.split()[1] for line in out.splitlines() if line.startswith(package + ".")]
@@ -123,7 +123,7 @@ class Dnf:
         return versions[0] if versions else None
 
     def update(self):
-        rc, out, err = self.run(["dnf", "-q", "makecache"])
+        rc, out, err = self.run(["dnf", "-y", "-q", "makecache"])
         if rc != 0:
             raise PackageManagerError("dnf makecache failed: %s" % _tail(err or out))
         self.updated = True

@@ -16,23 +16,33 @@ description:
   - Reads the host's NVIDIA GPUs through NVML - driver and CUDA driver versions, NVML version, and per
     GPU its index, name, UUID, PCI bus id, total memory, compute capability and MIG mode.
   - A host without GPUs, driver or nvidia-ml-py gets C(count=0) and the reason; the module never fails for that.
+  - GPUs are read one by one - C(count) is the number of usable GPUs, and a GPU on which NVML fails (for example
+    C(GPU is lost)) is listed in C(failed_gpus) with its index and NVML's error instead of hiding the others.
+  - Where the NVIDIA driver library (C(libnvidia-ml.so.1)) loads but nvidia-ml-py is missing, or is another copy
+    than the controller's, the action plugin copies the controller's C(pynvml.py) (nvidia-ml-py is a controller
+    requirement, pinned) to C(/opt/mlinfra/python) and reads the GPUs again; that copy comes first on the path.
+    Hosts need no package index for it. Nothing is copied to hosts without the driver library.
   - Reports whether the C(nvidia-container-runtime) binary is present.
   - O(select) filters the GPU list with a JMESPath expression, returned as C(ansible_facts.mlinfra_gpu.selected).
 author:
   - mlinfra contributors (@mlinfra)
 requirements:
-  - nvidia-ml-py on the managed host (optional; without it the host reports no GPU)
+  - nvidia-ml-py on the controller (shipped to hosts that have the NVIDIA driver library)
   - jmespath on the managed host, only for O(select)
 options:
   select:
     description:
       - JMESPath expression applied to the list of GPUs, for example
         C([?memory_total_mib > `40960`].uuid) for the UUIDs of GPUs with more than 40 GiB.
+      - The result is always a list - empty when nothing matched (JMESPath's null), one item for a scalar.
     type: str
 attributes:
+  action:
+    support: full
+    description: The action plugin ships nvidia-ml-py from the controller where it is needed.
   check_mode:
     support: full
-    description: Only reads.
+    description: Only reads; reports C(changed) where nvidia-ml-py would be shipped.
   diff_mode:
     support: none
     description: Nothing changes.
@@ -76,6 +86,9 @@ ansible_facts:
         reason: null
         runtime_binary: /usr/bin/nvidia-container-runtime
         selected: ["GPU-3b5c0f8e-6d1f-4a45-a4b4-9f0d8c1b2e77"]
+        failed_gpus:
+          - index: 1
+            error: GPU is lost
         gpus:
           - index: 0
             name: NVIDIA A100-SXM4-80GB
@@ -84,6 +97,16 @@ ansible_facts:
             memory_total_mib: 81920
             compute_capability: "8.0"
             mig_mode: {current: disabled, pending: disabled}
+nvml_bindings:
+  description: The nvidia-ml-py this host read NVML with (path and sha256, or nulls), and whether the driver library loads.
+  returned: always
+  type: dict
+  sample: {"path": "/opt/mlinfra/python/pynvml.py", "sha256": "56d4acbdecef...", "library": true}
+nvml_shipped:
+  description: What the action plugin copied to the host (or would, in check mode); absent when nothing.
+  returned: when nvidia-ml-py was shipped
+  type: str
+  sample: "shipped nvidia-ml-py 13.615.71 (missing) to /opt/mlinfra/python/pynvml.py"
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -101,14 +124,15 @@ def main():
     if module.params["select"] and not HAS_JMESPATH:
         module.fail_json(msg=missing_required_lib("jmespath (python3-jmespath) for select"))
     pynvml, reason = nvml_utils.load_pynvml()
-    facts = nvml_utils.read_gpus(pynvml) if pynvml else nvml_utils.empty(reason)
+    bindings = nvml_utils.bindings(pynvml)
+    facts = nvml_utils.host_gpus(pynvml, reason, bindings["library"])
     facts["runtime_binary"] = nvml_utils.runtime_binary()
     if module.params["select"]:
         try:
-            facts["selected"] = jmespath.search(module.params["select"], facts["gpus"])
+            facts["selected"] = nvml_utils.as_selection(jmespath.search(module.params["select"], facts["gpus"]))
         except jmespath.exceptions.JMESPathError as exc:
             module.fail_json(msg="select: %r is not a valid JMESPath expression: %s" % (module.params["select"], exc))
-    module.exit_json(changed=False, ansible_facts={"mlinfra_gpu": facts})
+    module.exit_json(changed=False, ansible_facts={"mlinfra_gpu": facts}, nvml_bindings=bindings)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ description:
   - O(default_runtime=true) requires the runtime binary on the host; without it the task fails and
     daemon.json is left untouched.
   - With O(cdi=true), writes C(nvidia-ctk cdi generate) output to O(cdi_spec_path) only when it would change.
+    Where toolkit 1.18+'s C(nvidia-cdi-refresh.service) is enabled, the spec is left to it (it keeps
+    C(/var/run/cdi/nvidia.yaml), which outranks C(/etc/cdi)) and O(cdi_spec_path) is not written.
 author:
   - mlinfra contributors (@mlinfra)
 options:
@@ -63,7 +65,7 @@ options:
     type: bool
     default: false
   cdi:
-    description: Enable CDI (C(features.cdi)) and keep the CDI spec generated.
+    description: Enable CDI (C(features.cdi)) and keep the CDI spec generated (unless C(nvidia-cdi-refresh) does).
     type: bool
     default: false
   cdi_spec_path:
@@ -100,7 +102,8 @@ attributes:
     description: Debian/Ubuntu (apt) and RHEL-family (dnf) hosts with NVIDIA GPUs.
 notes:
   - NVIDIA's repository is not reachable from this collection's CI; its files are unit-tested and the
-    install runs there in check mode. Runtime registration and CDI run for real against a stub runtime.
+    install runs there in check mode. Runtime registration and CDI run for real against stub C(nvidia-ctk) and
+    C(nvidia-container-runtime) that mimic the upstream tools (C(--output) normalisation, exit codes, pass-through).
 seealso:
   - module: mlinfra.docker_ml.gpu_facts
   - module: mlinfra.docker_ml.daemon_config

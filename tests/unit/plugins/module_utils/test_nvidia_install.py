@@ -21,6 +21,12 @@ def test_dnf_repository():
     assert "baseurl=https://mirror.example/nv/stable/rpm/$basearch" in repo and "gpgkey=https://mirror.example/nv/gpgkey" in repo
 
 
+def test_dnf_repository_verifies_metadata_too():
+    """NVIDIA's own nvidia-container-toolkit.repo has repo_gpgcheck=1: the repodata's signature is checked too."""
+    lines = ni.repo_files("redhat", None, "https://mirror.example/nv", None)[ni.DNF_REPO].splitlines()
+    assert "gpgcheck=1" in lines and "repo_gpgcheck=1" in lines
+
+
 def test_apt_needs_an_architecture():
     with pytest.raises(ni.ToolkitError, match="architecture"):
         ni.repo_files("debian", None, "https://x", KEY)
@@ -63,3 +69,19 @@ def test_bad_input_is_refused_naming_the_parameter(override, named):
 
 def test_good_input_passes():
     ni.check_params(dict(GOOD, version="1.17.*"))
+
+
+def test_dnf_reads_the_repository_non_interactively():
+    """With repo_gpgcheck=1, dnf asks to import the repository key when it first reads the metadata; without -y
+    that question fails makecache (and list) on a host with no terminal."""
+    from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import for_family
+    calls = []
+
+    def run(argv):
+        calls.append(argv)
+        return 0, "", ""
+
+    dnf = for_family("redhat", run, None)
+    dnf.update()
+    dnf.available("nvidia-container-toolkit")
+    assert all("-y" in argv for argv in calls) and len(calls) == 2
