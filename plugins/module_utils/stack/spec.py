@@ -141,9 +141,14 @@ def config_hash(desired, files):
 
 
 def resolve_gpus(gpus, gpu_facts):
-    """['auto'] means every GPU the host has (none on a CPU host); anything else is taken as given."""
+    """['auto'] means every usable GPU the host has (none on a CPU host): all of them, or their UUIDs when NVML
+    failed on some (a lost GPU must not be requested); anything else is taken as given."""
     if list(gpus or []) == ["auto"]:
-        return ["all"] if gpu_facts and gpu_facts.get("count", 0) > 0 else []
+        if not gpu_facts or gpu_facts.get("count", 0) < 1:
+            return []
+        if gpu_facts.get("failed_gpus"):
+            return [g["uuid"] for g in gpu_facts.get("gpus") or []]
+        return ["all"]
     if "auto" in (gpus or []):
         raise StackInputError("gpus: 'auto' cannot be combined with other values %r" % (gpus,))
     return list(gpus or [])

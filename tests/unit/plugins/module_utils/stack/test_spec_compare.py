@@ -223,3 +223,16 @@ def test_cpu_host_gets_neither(facts):
 def test_auto_cannot_mix():
     with pytest.raises(StackInputError, match="auto"):
         spec.desired_state(params(tf_serving=dict(TF_GPU, gpus=["auto", "0"])), SECRETS, GPU_HOST)
+
+
+@pytest.mark.parametrize("facts, expected", [
+    (None, []),
+    ({"count": 0, "gpus": [], "failed_gpus": []}, []),
+    ({"count": 2, "gpus": [{"uuid": "GPU-a"}, {"uuid": "GPU-b"}], "failed_gpus": []}, ["all"]),
+    # one of three GPUs lost: never request it (a device request for 'all' would include it and fail the start)
+    ({"count": 2, "gpus": [{"uuid": "GPU-a"}, {"uuid": "GPU-c"}], "failed_gpus": [{"index": 1, "error": "GpuIsLost"}]},
+     ["GPU-a", "GPU-c"]),
+    ({"count": 0, "gpus": [], "failed_gpus": [{"index": 0, "error": "GpuIsLost"}]}, []),
+])
+def test_auto_gpus_are_the_usable_ones(facts, expected):
+    assert spec.resolve_gpus(["auto"], facts) == expected
