@@ -85,7 +85,7 @@ def rel_fleet():
     their modules: each scenario leaves it converged again. Nothing is converged here.
     MLINFRA_KEEP_FLEET=1 leaves it up afterwards (to look at it, or to rerun one module quickly)."""
     from tests.integration.stack_helpers import BASE_VARS, install_model  # pylint: disable=import-outside-toplevel
-    fl = Fleet("it-rel", 3, fixtures=True).up()
+    fl = Fleet(os.environ.get("MLINFRA_FLEET_PREFIX", "") + "it-rel", 3, fixtures=True).up()
     install_model(fl)
     fl.vars = dict(BASE_VARS)
     yield fl
