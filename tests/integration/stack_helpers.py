@@ -123,6 +123,16 @@ def call(url, body=None, headers=None):
         return json.load(resp)
 
 
+def log_run(base, name, loss):
+    """Through MLflow's REST API at base: a new experiment `name` with one run that logs metric `loss`;
+    (experiment id, run id)."""
+    experiment = call(f"{base}/api/2.0/mlflow/experiments/create", {"name": name})["experiment_id"]
+    run = call(f"{base}/api/2.0/mlflow/runs/create", {"experiment_id": experiment})["run"]["info"]["run_id"]
+    call(f"{base}/api/2.0/mlflow/runs/log-metric",
+         {"run_id": run, "key": "loss", "value": loss, "timestamp": int(time.time() * 1000), "step": 1})
+    return experiment, run
+
+
 def psql(fl, sql, host="host1"):
     rc, out = host_exec(fl, host, "docker", "exec", "mlstack-postgres", "psql", "-U", "mlflow", "-d", "mlflow",
                         "-tAc", sql)

@@ -1,12 +1,11 @@
 """The ML stack across a real 3-host fleet: up, healthy, idempotent, drift repaired, data kept."""
 
-import time
 import uuid
 
 import pytest
 
 from tests.integration.conftest import host_exec, recap
-from tests.integration.stack_helpers import (BASE_VARS, call, changed, containers, converge, health, install_model,
+from tests.integration.stack_helpers import (BASE_VARS, call, changed, containers, converge, health, install_model, log_run,
                                              psql, rebuild_fixture, tunnel)
 
 pytestmark = pytest.mark.fleet
@@ -34,10 +33,7 @@ def test_stack_comes_up_across_hosts_and_healthy(fl):
 def test_mlflow_run_logged_from_here_lands_in_postgres(fl):
     name = "itest-" + uuid.uuid4().hex[:8]
     with tunnel(fl, "host2", 5000) as base:
-        experiment = call(f"{base}/api/2.0/mlflow/experiments/create", {"name": name})["experiment_id"]
-        run = call(f"{base}/api/2.0/mlflow/runs/create", {"experiment_id": experiment})["run"]["info"]["run_id"]
-        call(f"{base}/api/2.0/mlflow/runs/log-metric",
-             {"run_id": run, "key": "loss", "value": 0.25, "timestamp": int(time.time() * 1000), "step": 1})
+        experiment, run = log_run(base, name, 0.25)
     assert psql(fl, f"select name from experiments where experiment_id = {experiment}") == name
     assert psql(fl, f"select value from metrics where run_uuid = '{run}' and key = 'loss'") == "0.25"
     fl.experiment = name

@@ -4,13 +4,12 @@ keeps MLflow logging. Runs on the reliability fleet (ad-hoc projects of their ow
 main stack must stay untouched) and leaves the main stack converged."""
 
 import json
-import time
 import uuid
 
 import pytest
 
 from tests.integration.conftest import host_exec, run_ansible
-from tests.integration.stack_helpers import call, changed, converge, failed_hosts, psql, tunnel
+from tests.integration.stack_helpers import changed, converge, failed_hosts, log_run, psql, tunnel
 
 pytestmark = pytest.mark.fleet
 HOSTS = ("host1", "host2", "host3")
@@ -98,10 +97,7 @@ def test_postgres_password_rotation_keeps_mlflow_logging(fl):
     assert sh(fl, "host1", "cat /etc/mlinfra/mlstack/postgres_password") == new
     name = "rotated-" + uuid.uuid4().hex[:8]
     with tunnel(fl, "host2", 5000) as base:
-        experiment = call(f"{base}/api/2.0/mlflow/experiments/create", {"name": name})["experiment_id"]
-        run = call(f"{base}/api/2.0/mlflow/runs/create", {"experiment_id": experiment})["run"]["info"]["run_id"]
-        call(f"{base}/api/2.0/mlflow/runs/log-metric",
-             {"run_id": run, "key": "loss", "value": 0.5, "timestamp": int(time.time() * 1000), "step": 1})
+        _experiment, run = log_run(base, name, 0.5)
     assert psql(fl, f"select value from metrics where run_uuid = '{run}' and key = 'loss'") == "0.5"
     # Idempotent with the new password given, and without it (the role reads the stored one back).
     assert changed(converge(fl, ml_stack_postgres_password=new)) == dict.fromkeys(HOSTS, 0)

@@ -7,3 +7,18 @@ from fake_dockerd import FakeDockerd
 def dockerd(tmp_path):
     with FakeDockerd(tmp_path / "docker.sock") as fake:
         yield fake
+
+
+@pytest.fixture
+def systemd(monkeypatch):
+    """The daemon tests' host has systemd, and restarts wait no real time."""
+    from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_service as svc  # pylint: disable=import-outside-toplevel
+    monkeypatch.setattr(svc, "has_systemd", lambda: True)
+    monkeypatch.setattr(svc.time, "sleep", lambda s: None)
+
+
+@pytest.fixture
+def daemon_json(tmp_path):
+    path = tmp_path / "daemon.json"
+    path.write_text('{"debug": true, "log-opts": {"labels": "x"}}\n')
+    return path

@@ -7,6 +7,8 @@ import pytest
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import daemon_converge as dc
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_service as svc
 
+pytestmark = pytest.mark.usefixtures("systemd")
+
 
 class FakeHost:
     """Answers the commands docker_service runs; dockerd 'starts' only if daemon.json is acceptable."""
@@ -40,19 +42,6 @@ class FakeHost:
 
     def restarts(self):
         return sum(1 for c in self.calls if c[:2] == ["systemctl", "restart"])
-
-
-@pytest.fixture(autouse=True)
-def systemd(monkeypatch):
-    monkeypatch.setattr(svc, "has_systemd", lambda: True)
-    monkeypatch.setattr(svc.time, "sleep", lambda s: None)
-
-
-@pytest.fixture
-def daemon_json(tmp_path):
-    path = tmp_path / "daemon.json"
-    path.write_text('{"debug": true, "log-opts": {"labels": "x"}}\n')
-    return path
 
 
 def test_no_change_no_write_no_restart(daemon_json):

@@ -8,16 +8,10 @@ import pytest
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import daemon_converge as dc
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import daemon_json as dj
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_service as svc
 from test_daemon_converge import FakeHost
 
 
-@pytest.fixture(autouse=True)
-def systemd(monkeypatch):
-    monkeypatch.setattr(svc, "has_systemd", lambda: True)
-    monkeypatch.setattr(svc.time, "sleep", lambda s: None)
-
-
+pytestmark = pytest.mark.usefixtures("systemd")
 @pytest.fixture
 def linked(tmp_path):
     repo = tmp_path / "config-repo"

@@ -5,26 +5,13 @@ import json
 import pytest
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import daemon_converge as dc
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_service as svc
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import managed_keys as mk
 from test_daemon_converge import FakeHost
 
 INSECURE = {"insecure-registries": ["registry:5000"]}
 
 
-@pytest.fixture(autouse=True)
-def systemd(monkeypatch):
-    monkeypatch.setattr(svc, "has_systemd", lambda: True)
-    monkeypatch.setattr(svc.time, "sleep", lambda s: None)
-
-
-@pytest.fixture
-def daemon_json(tmp_path):
-    path = tmp_path / "daemon.json"
-    path.write_text('{"debug": true, "log-opts": {"labels": "x"}}\n')
-    return path
-
-
+pytestmark = pytest.mark.usefixtures("systemd")
 def record(path):
     return json.loads((path.parent / (path.name + ".managed-keys")).read_text())["owners"]
 
