@@ -283,6 +283,10 @@ options:
         type: str
         choices: [READ, EDIT, MANAGE, NO_PERMISSIONS]
         default: READ
+      metrics:
+        description: Expose Prometheus metrics at C(/metrics) on the server's port (C(--expose-prometheus)).
+        type: bool
+        default: false
   tf_serving:
     description: Run TensorFlow Serving on this host, health-gated on every configured model being AVAILABLE.
     type: dict
@@ -329,6 +333,10 @@ options:
         type: list
         elements: str
         default: []
+      metrics:
+        description: Serve Prometheus metrics at C(/monitoring/prometheus/metrics) on the REST port (a monitoring config file).
+        type: bool
+        default: false
 attributes:
   check_mode:
     support: full

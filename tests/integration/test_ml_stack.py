@@ -1,5 +1,7 @@
 """The ML stack across a real 3-host fleet: up, healthy, idempotent, drift repaired, data kept."""
 
+import json
+import urllib.request
 import uuid
 
 import pytest
@@ -121,3 +123,34 @@ def test_postgres_data_survives_absent_then_present_and_purge_removes_it(fl):
     assert psql(fl, "select v from keepme") == "survivor"
     converge(fl, "--limit", "host1", ml_stack_state="absent", ml_stack_purge_volumes=True)
     assert host_exec(fl, "host1", "docker", "volume", "inspect", "mlstack-postgres-data")[0] != 0
+
+
+def scrape(url):
+    with urllib.request.urlopen(url, timeout=20) as resp:
+        return resp.headers.get("Content-Type", ""), resp.read().decode()
+
+
+def test_metrics_are_scraped_and_listed_for_prometheus(fl, tmp_path):
+    targets = tmp_path / "targets.json"
+    metrics = {"ml_stack_mlflow_metrics": True, "ml_stack_tf_serving_metrics": True,
+               "ml_stack_metrics_targets_file": str(targets)}
+    proc = converge(fl, **metrics)
+    assert {h: changed(proc)[h] for h in ("host2", "host3")} == {"host2": 1, "host3": 1}
+    assert json.loads(targets.read_text()) == [
+        {"labels": {"__metrics_path__": "/metrics", "job": "mlflow"}, "targets": ["127.0.0.1:5000"]},
+        {"labels": {"__metrics_path__": "/monitoring/prometheus/metrics", "job": "tf_serving"}, "targets": ["127.0.0.1:8501"]}]
+    with tunnel(fl, "host2", 5000) as base:
+        call(f"{base}/api/2.0/mlflow/experiments/search?max_results=1")
+        kind, text = scrape(f"{base}/metrics")
+        assert "flask_http_request_duration_seconds" in text, text[:500]
+    with tunnel(fl, "host3", 8501) as base:
+        call(f"{base}/v1/models/half_plus_two:predict", {"instances": [1.0]})
+        kind, text = scrape(f"{base}/monitoring/prometheus/metrics")
+        assert kind.startswith("text/plain")
+        assert ':tensorflow:serving:request_count{model_name="half_plus_two",status="OK"}' in text, text
+    assert changed(converge(fl, **metrics)) == {"host1": 0, "host2": 0, "host3": 0}
+    before = host_exec(fl, "host3", "docker", "inspect", "-f", "{{.Id}} {{.State.StartedAt}}", "mlstack-tf-serving")[1]
+    refused = converge(fl, "--limit", "host3", check=False, ml_stack_tf_serving_metrics="sometimes")
+    assert refused.returncode != 0 and "'metrics' is of type" in refused.stdout, refused.stdout[-2000:]
+    assert host_exec(fl, "host3", "docker", "inspect", "-f", "{{.Id}} {{.State.StartedAt}}", "mlstack-tf-serving")[1] == before
+    assert changed(converge(fl)) == {"host1": 0, "host2": 1, "host3": 1}  # back to the defaults: off

@@ -32,12 +32,13 @@ SERVICE_OPTIONS = dict(
                 workers=dict(type="int", default=2), allowed_hosts=dict(type="list", elements="str", default=[]),
                 basic_auth=dict(type="bool", default=False), admin_username=dict(type="str", default="admin"),
                 admin_password=dict(type="str", no_log=True),
-                default_permission=dict(type="str", choices=["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"], default="READ")),
+                default_permission=dict(type="str", choices=["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"], default="READ"),
+                metrics=dict(type="bool", default=False)),
     tf_serving=dict(COMMON, model_name=dict(type="str"), gpu_image=dict(type="str"),
                     models=dict(type="list", elements="dict", options=dict(name=dict(type="str", required=True),
                                                                            base_path=dict(type="str"))),
                     models_volume=dict(type="str"), models_path=dict(type="path"),
-                    extra_args=dict(type="list", elements="str", default=[])),
+                    extra_args=dict(type="list", elements="str", default=[]), metrics=dict(type="bool", default=False)),
 )
 
 

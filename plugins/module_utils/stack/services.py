@@ -103,6 +103,8 @@ def mlflow(p, ctx):
     command = ["mlflow", "server", "--backend-store-uri", mlflow_db_uri(p, ctx), "--serve-artifacts",
                "--artifacts-destination", "/mlartifacts", "--host", "0.0.0.0", "--port", str(MLFLOW_PORT),
                "--workers", str(p["workers"]), "--allowed-hosts", ",".join(dict.fromkeys(allowed))]
+    if p.get("metrics"):  # Prometheus metrics at /metrics on the server's own port (gunicorn multiprocess dir)
+        command += ["--expose-prometheus", "/mlflow-metrics"]
     env = {"PGPASSFILE": "/run/secrets/pgpass"}
     mounts = [["volume", p.get("artifacts_volume") or "%s-artifacts" % _name(ctx, "mlflow"), "/mlartifacts", False],
               ["bind", pgpass["path"], "/run/secrets/pgpass", True]]
@@ -134,6 +136,9 @@ def mlflow(p, ctx):
             "db_uri": mlflow_db_uri(p, ctx), "mounts": mounts, "files": files, "healthcheck": _check(["CMD", "python", "-c", probe], start_period="120s")}
 
 
+TF_SERVING_METRICS_PATH = "/monitoring/prometheus/metrics"
+
+
 def models_config(models):
     """TF Serving's model_config_list text proto."""
     lines = ["model_config_list {"]
@@ -157,13 +162,20 @@ def tf_serving(p, ctx):
     built = {"ports": ["127.0.0.1:8501:8501", "127.0.0.1:8500:8500"], "mounts": [models_mount], "files": [],
              # The CPU image has no curl, wget or python: health is asked from the host over REST.
              "healthcheck": None, "probe": {"port": 8501, "models": [m["name"] for m in models]}}
+    flags = []
+    if p.get("metrics"):  # served on the REST port only (the HTTP server that registers the page)
+        monitoring = _file(ctx, "monitoring.config", 'prometheus_config {\n  enable: true\n  path: "%s"\n}\n'
+                           % TF_SERVING_METRICS_PATH, 0o644)
+        built["files"].append(monitoring)
+        built["mounts"].append(["bind", monitoring["path"], "/etc/tfserving/monitoring.config", True])
+        flags.append("--monitoring_config_file=/etc/tfserving/monitoring.config")
     if len(models) == 1 and not p.get("models"):
         built["env"] = {"MODEL_NAME": models[0]["name"]}
-        built["command"] = list(p.get("extra_args") or []) or None
+        built["command"] = flags + list(p.get("extra_args") or []) or None
     else:
         config = _file(ctx, "models.config", models_config(models), 0o644)
         built["files"].append(config)
         built["mounts"].append(["bind", config["path"], "/etc/tfserving/models.config", True])
         built["command"] = ["--model_config_file=/etc/tfserving/models.config",
-                            "--model_config_file_poll_wait_seconds=0"] + list(p.get("extra_args") or [])
+                            "--model_config_file_poll_wait_seconds=0"] + flags + list(p.get("extra_args") or [])
     return built

@@ -236,3 +236,23 @@ def test_auto_cannot_mix():
 ])
 def test_auto_gpus_are_the_usable_ones(facts, expected):
     assert spec.resolve_gpus(["auto"], facts) == expected
+
+
+def test_metrics_are_opt_in_and_exposed_where_prometheus_looks():
+    plain = spec.desired_state(params(postgres=PG, mlflow=MLFLOW, tf_serving=TF), SECRETS)
+    assert "--expose-prometheus" not in plain["mlflow"]["command"] and plain["tf_serving"]["command"] is None
+    on = spec.desired_state(params(postgres=PG, mlflow=dict(MLFLOW, metrics=True), tf_serving=dict(TF, metrics=True)),
+                            SECRETS)
+    command = on["mlflow"]["command"]
+    assert command[command.index("--expose-prometheus") + 1] == "/mlflow-metrics"
+    tfs = on["tf_serving"]
+    assert tfs["command"] == ["--monitoring_config_file=/etc/tfserving/monitoring.config"]
+    config = next(f for f in tfs["files"] if f["path"].endswith("/monitoring.config"))
+    assert config["content"] == 'prometheus_config {\n  enable: true\n  path: "/monitoring/prometheus/metrics"\n}\n'
+    assert ["bind", config["path"], "/etc/tfserving/monitoring.config", True] in tfs["mounts"]
+    assert tfs["env"] == {"MODEL_NAME": "half_plus_two"}  # still the single-model entry point
+
+
+def test_metrics_with_basic_auth_keep_the_flask_key_wrapper_outermost():
+    ml = spec.desired_state(params(postgres=PG, mlflow=dict(MLFLOW, metrics=True, basic_auth=True)), SECRETS)["mlflow"]
+    assert ml["command"][:2] == ["sh", "-c"] and "--expose-prometheus" in ml["command"]
