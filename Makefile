@@ -88,6 +88,11 @@ demo: venv collection
 	$(BIN)/ansible ml_serving -i .fleet/$(FLEET)/inventory.yml -m ansible.builtin.shell \
 	  -a 'mkdir -p /srv/models/half_plus_two/1 && echo demo > /srv/models/half_plus_two/1/saved_model.pb' >/dev/null
 	$(BIN)/ansible-playbook -i .fleet/$(FLEET)/inventory.yml playbooks/site.yml -e '$(DEMO_VARS)'
+	@echo "== reconverge: every host must report changed=0"
+	@mkdir -p .build && set -o pipefail && \
+	  $(BIN)/ansible-playbook -i .fleet/$(FLEET)/inventory.yml playbooks/site.yml -e '$(DEMO_VARS)' | tee .build/demo-reconverge.log
+	@! grep -E 'changed=[1-9]' .build/demo-reconverge.log || { echo "the second run changed something"; exit 1; }
+	$(BIN)/python -m tests.fleet.smoke --name $(FLEET)
 
 
 demo-down: venv
