@@ -16,6 +16,7 @@ import yaml
 from .access import printable, ssh_forward_command, tunnel
 from .fleet import REPO_ROOT, inventory_path, state_dir
 
+HALF_PLUS_TWO = [2.5, 3.0, 4.5]  # TF Serving's own test model computes 0.5 x + 2
 DEFAULTS = REPO_ROOT / "roles" / "ml_stack" / "defaults" / "main.yml"
 
 
@@ -76,6 +77,8 @@ def predict(name, ssh_port, port, model):
     predictions = answer.get("predictions")
     if not isinstance(predictions, list) or len(predictions) != 3:
         raise SmokeError(f"TF Serving's answer for model {model} has no 3 predictions: {answer}")
+    if model == "half_plus_two" and predictions != HALF_PLUS_TWO:
+        raise SmokeError(f"half_plus_two([1, 2, 5]) should be {HALF_PLUS_TWO}, TF Serving answered {predictions}")
     return predictions
 
 
