@@ -1,4 +1,4 @@
-"""python -m tests.fleet up|down|status|inventory [--name NAME] [--hosts N] [--gpu-hosts host1,...]"""
+"""python -m tests.fleet up|down|status|inventory [--name NAME] [--hosts N] [--os jammy,noble] [--gpu-hosts host1,...]"""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ def main(argv=None):
     parser.add_argument("command", choices=("up", "down", "status", "inventory"))
     parser.add_argument("--name", default="default", help="fleet name (several fleets may coexist)")
     parser.add_argument("--hosts", type=int, default=3, help="number of hosts for 'up' (default 3)")
+    parser.add_argument("--os", default="", help="comma-separated OS per host, in host order: bookworm, jammy or "
+                                                   "noble (hosts beyond the list run bookworm)")
     parser.add_argument("--gpu-hosts", default="", help="comma-separated hosts to put in gpu_hosts")
     parser.add_argument("--fixtures", action="store_true",
                         help="also build the ML stack's test fixture images, push them to the fleet "
@@ -29,7 +31,7 @@ def main(argv=None):
     try:
         if args.command == "up":
             gpu = [h for h in args.gpu_hosts.split(",") if h]
-            path = fleet.up(args.name, args.hosts, gpu, log=log, fixtures=args.fixtures)
+            path = fleet.up(args.name, args.hosts, gpu, log=log, fixtures=args.fixtures, oses=args.os)
             log(f"up in {time.monotonic() - started:.1f}s")
             print(path)
         elif args.command == "down":

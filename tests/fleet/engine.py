@@ -11,7 +11,7 @@ import docker
 from docker.errors import DockerException
 
 DOCKERD_LOG = "/var/log/mlinfra-fleet-dockerd.log"
-APT_PACKAGES = ("docker.io", "debootstrap")
+APT_PACKAGES = ("docker.io", "debootstrap", "gpg")
 
 
 class FleetError(RuntimeError):
@@ -32,7 +32,7 @@ def run(cmd, timeout=600, **kwargs):
 
 def missing_packages():
     """Debian packages the fleet needs that this machine lacks."""
-    wanted = {"docker.io": "dockerd", "debootstrap": "debootstrap"}
+    wanted = {"docker.io": "dockerd", "debootstrap": "debootstrap", "gpg": "gpg"}  # gpg: Ubuntu keyring check
     return [pkg for pkg, binary in wanted.items() if shutil.which(binary) is None
             and not os.path.exists(f"/usr/sbin/{binary}")]
 

@@ -18,6 +18,7 @@ from docker.types import IPAMConfig, IPAMPool
 from .engine import FleetError, ensure_engine
 from .images import fleet_images, ssh_keygen
 from .inventory import build_inventory, host_names, subnet_addresses
+from .oses import parse_oses
 
 LABEL = "mlinfra.fleet"
 ROLE_LABEL = "mlinfra.fleet.role"
@@ -87,9 +88,20 @@ def _published_port(container, private):
     return int(bindings[0]["HostPort"]) if bindings else None
 
 
+def _remove_container(client, container, volume_name):
+    """Remove a container and its named volume; return None."""
+    container.remove(force=True, v=True)
+    volume = _get(client.volumes, volume_name)
+    if volume is not None:
+        volume.remove(force=True)
+
+
 def _ensure_container(client, spec, log):
     """Create and start the container described by spec unless it exists; start it if stopped."""
     container = _get(client.containers, spec["name"])
+    if container is not None and spec["image"] not in container.image.tags:
+        log(f"replacing {spec['name']} (its image is not {spec['image']}: another OS or an older build)")
+        container = _remove_container(client, container, spec["volume"])
     if container is None:
         port = _free_port()
         api = client.api
@@ -153,18 +165,17 @@ def _remove_extra_hosts(client, name, keep, log):
     for container in client.containers.list(all=True, filters={"label": [f"{LABEL}={name}", f"{ROLE_LABEL}=host"]}):
         if container.name not in keep:
             log(f"removing {container.name} (beyond the requested host count)")
-            container.remove(force=True, v=True)
-            volume = _get(client.volumes, f"{container.name}-docker")
-            if volume is not None:
-                volume.remove(force=True)
+            _remove_container(client, container, f"{container.name}-docker")
 
 
-def up(name="default", hosts=3, gpu_hosts=(), log=print, timeout=180, fixtures=False):
-    """Make the fleet exist and answer; return the inventory path. Safe to call again."""
+def up(name="default", hosts=3, gpu_hosts=(), log=print, timeout=180, fixtures=False, oses=""):
+    """Make the fleet exist and answer; return the inventory path. Safe to call again.
+    oses: one OS per host in host order ('jammy,noble'); hosts beyond it run bookworm."""
     if hosts < 1:
         raise FleetError("--hosts must be at least 1")
+    host_oses = parse_oses(oses, hosts)
     client = ensure_engine(log)
-    host_image, registry_image = fleet_images(client, log)
+    host_images, registry_image = fleet_images(client, log, host_oses)
     sdir = state_dir(name)
     sdir.mkdir(parents=True, exist_ok=True)
     key = sdir / "id_ed25519"
@@ -184,20 +195,20 @@ def up(name="default", hosts=3, gpu_hosts=(), log=print, timeout=180, fixtures=F
     names = host_names(hosts)
     _remove_extra_hosts(client, name, {f"{prefix}-{h}" for h in names}, log)
     containers = []
-    for host, ip in zip(names, host_ips):
+    for host, ip, os_name in zip(names, host_ips, host_oses):
         containers.append(_ensure_container(client, {
-            "name": f"{prefix}-{host}", "hostname": host, "image": host_image, "private_port": 22,
+            "name": f"{prefix}-{host}", "hostname": host, "image": host_images[os_name], "private_port": 22,
             "volume": f"{prefix}-{host}-docker", "volume_path": "/var/lib/docker",
             "binds": {"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
             "host_config": HOST_SECURITY, "network": network.name, "ip": ip, "aliases": [host],
             "labels": {**labels, ROLE_LABEL: "host"}}, log))
 
     inventory_hosts = []
-    for host, ip, container in zip(names, host_ips, containers):
+    for host, ip, container, os_name in zip(names, host_ips, containers, host_oses):
         _install_key(container, pubkey)
         port = _published_port(container, "22/tcp")
         _poll(lambda p=port: _ssh_banner(p), timeout, f"sshd did not answer on 127.0.0.1:{port} within {timeout}s")
-        inventory_hosts.append({"name": host, "port": port, "ip": ip})
+        inventory_hosts.append({"name": host, "port": port, "ip": ip, "os": os_name})
     registry_port = _published_port(registry, "5000/tcp")
     _poll(lambda: _registry_answers(registry_port), timeout,
           f"the fleet registry on 127.0.0.1:{registry_port} did not answer /v2/ within {timeout}s")

@@ -11,10 +11,9 @@ from pathlib import Path
 from docker.errors import BuildError, ImageNotFound
 
 from .engine import FleetError, run
+from .oses import DEFAULT_OS, KEYRING_SHA256, OSES, debootstrap_command, mirror
 
 IMAGES_DIR = Path(__file__).parent / "images"
-SUITE = "bookworm"
-MIRROR = os.environ.get("MLINFRA_FLEET_MIRROR", "http://deb.debian.org/debian")
 CACHE_LABEL = "mlinfra.fleet.cache"
 
 
@@ -41,22 +40,29 @@ def _exists(client, tag):
         return False
 
 
-def base_image(client, log=print):
-    """Debian bookworm minbase from debootstrap, imported as an image."""
-    tag = "mlinfra-fleet/base:" + context_hash("debootstrap", "minbase", SUITE, MIRROR)
+def _base_tag(os_name):
+    if os_name == DEFAULT_OS:  # the tag bookworm images have always had, so existing caches stay valid
+        return "mlinfra-fleet/base:" + context_hash("debootstrap", "minbase", os_name, mirror(os_name))
+    return f"mlinfra-fleet/base-{os_name}:" + context_hash("debootstrap", "minbase", os_name, mirror(os_name),
+                                                           *[str(v) for v in OSES[os_name]], KEYRING_SHA256)
+
+
+def base_image(client, log=print, os_name=DEFAULT_OS):
+    """A minbase root file system of os_name from debootstrap, imported as an image."""
+    tag = _base_tag(os_name)
     if _exists(client, tag):
         return tag
     if os.geteuid() != 0:
         raise FleetError("building the base image runs debootstrap, which needs root")
-    log(f"building {tag} with debootstrap (about 30 s)")
+    log(f"building {tag} with debootstrap (30-120 s)")
     with tempfile.TemporaryDirectory(prefix="mlinfra-fleet-") as tmp:
         root = os.path.join(tmp, "root")
-        run(["debootstrap", "--variant=minbase", SUITE, root, MIRROR], timeout=900)
+        run(debootstrap_command(os_name, root, tmp, log), timeout=900)
         tarball = os.path.join(tmp, "rootfs.tar")
         run(["tar", "-C", root, "-cf", tarball, "."], timeout=300)
         repo, version = tag.split(":")
         client.api.import_image_from_file(tarball, repository=repo, tag=version,
-                                          changes=[f"LABEL {CACHE_LABEL}=base"])
+                                          changes=[f"LABEL {CACHE_LABEL}=" + ("base" if os_name == DEFAULT_OS else f"base-{os_name}")])
     return tag
 
 
@@ -81,10 +87,10 @@ def _build(client, name, base, log):
     return _build_context(client, tag, context, base, log, label=name)
 
 
-def fleet_images(client, log=print):
-    """Return (host_image, registry_image) tags, building what is missing."""
-    base = base_image(client, log)
-    return _build(client, "host", base, log), _build(client, "registry", base, log)
+def fleet_images(client, log=print, host_oses=(DEFAULT_OS,)):
+    """Return ({os: host_image}, registry_image) tags, building what is missing."""
+    hosts = {os_name: _build(client, "host", base_image(client, log, os_name), log) for os_name in dict.fromkeys(host_oses)}
+    return hosts, _build(client, "registry", base_image(client, log), log)
 
 
 def ssh_keygen(path):

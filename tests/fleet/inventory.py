@@ -42,7 +42,8 @@ def build_inventory(hosts, key_file, registry, gpu_hosts=()):
     placement = spread_roles(names)
     children = {
         "docker_hosts": {"hosts": {h["name"]: {"ansible_host": "127.0.0.1", "ansible_port": h["port"],
-                                               "fleet_ip": h["ip"]} for h in hosts}},
+                                               "fleet_ip": h["ip"], **({"fleet_os": h["os"]} if "os" in h else {})}
+                                   for h in hosts}},
         "gpu_hosts": {"hosts": {name: {} for name in names if name in gpu_hosts}},
     }
     for group, members in placement.items():

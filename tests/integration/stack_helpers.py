@@ -4,7 +4,6 @@ MLflow's REST API, psql. Shared by the ml_stack and reliability scenarios."""
 import contextlib
 import io
 import json
-import socket
 import subprocess
 import threading
 import time
@@ -13,6 +12,7 @@ import urllib.request
 import docker
 
 from tests.fleet import fleet as fleet_mod
+from tests.fleet.access import tunnel as fleet_tunnel
 from tests.integration.conftest import host_exec, recap, run_ansible
 
 SITE = "playbooks/site.yml"
@@ -93,27 +93,9 @@ def ssh_port(fl, host):
     return host_record(fl, host)["port"]
 
 
-@contextlib.contextmanager
 def tunnel(fl, host, remote_port):
     """Reach a service published on a host's 127.0.0.1 through that host's sshd, like an operator would."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        local = sock.getsockname()[1]
-    proc = subprocess.Popen(  # pylint: disable=consider-using-with
-        ["ssh", "-N", "-i", str(fleet_mod.state_dir(fl.name) / "id_ed25519"), "-p", str(ssh_port(fl, host)),
-         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-         "-o", "ExitOnForwardFailure=yes", "-o", "ControlMaster=no",
-         "-L", f"127.0.0.1:{local}:127.0.0.1:{remote_port}", "root@127.0.0.1"])
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", local), timeout=1):
-                break
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{local}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    return fleet_tunnel(fl.name, ssh_port(fl, host), remote_port)
 
 
 def call(url, body=None, headers=None):
