@@ -42,8 +42,8 @@ class Apt:
     def hold(self, packages, on=True):
         rc, out, err = self.run(["apt-mark", "hold" if on else "unhold"] + list(packages))
         if rc != 0:
-            raise PackageManagerError("apt-mark %s %s failed: %s" % ("hold" if on else "unhold", " ".join(packages),
-                                                                    _tail(err or out)))
+            verb = "hold" if on else "unhold"
+            raise PackageManagerError("apt-mark %s %s failed: %s" % (verb, " ".join(packages), _tail(err or out)))
         _note_holds(self.held, packages, on)
 
     def available(self, package):

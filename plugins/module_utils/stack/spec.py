@@ -184,4 +184,3 @@ def desired_state(params, secrets, gpu_facts=None, images=None):
         built = getattr(services, service)(svc_params, ctx)
         desired[service] = common(project, network, service, svc_params, built)
     return desired
-

@@ -46,6 +46,7 @@ def fake_pynvml(gpus=(), as_bytes=False, init_error=None, mig=None):
     mod.nvmlSystemGetDriverVersion = lambda: enc("575.57.08")
     mod.nvmlSystemGetCudaDriverVersion_v2 = lambda: 12090
     mod.nvmlSystemGetNVMLVersion = lambda: enc("12.575.57.08")
+
     def call(name, value):
         def fn(h):
             if gpus[h].get("error") and gpus[h].get("at", "nvmlDeviceGetHandleByIndex") == name:
