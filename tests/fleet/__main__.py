@@ -16,8 +16,8 @@ def main(argv=None):
     parser.add_argument("command", choices=("up", "down", "status", "inventory"))
     parser.add_argument("--name", default="default", help="fleet name (several fleets may coexist)")
     parser.add_argument("--hosts", type=int, default=3, help="number of hosts for 'up' (default 3)")
-    parser.add_argument("--os", default="", help="comma-separated OS per host, in host order: bookworm, jammy or "
-                                                   "noble (hosts beyond the list run bookworm)")
+    parser.add_argument("--os", default="",
+                        help="comma-separated OS per host, in host order: bookworm, jammy or noble (hosts beyond the list run bookworm)")
     parser.add_argument("--gpu-hosts", default="", help="comma-separated hosts to put in gpu_hosts")
     parser.add_argument("--fixtures", action="store_true",
                         help="also build the ML stack's test fixture images, push them to the fleet "

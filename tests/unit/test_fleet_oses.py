@@ -24,8 +24,8 @@ def test_parse_oses_refuses(spec, hosts, words):
 
 
 def test_bookworm_command_and_tag_unchanged():
-    assert oses.debootstrap_command("bookworm", "/r", "/tmp") == ["debootstrap", "--variant=minbase", "bookworm", "/r",
-                                                                   oses.DEBIAN_MIRROR]
+    expected = ["debootstrap", "--variant=minbase", "bookworm", "/r", oses.DEBIAN_MIRROR]
+    assert oses.debootstrap_command("bookworm", "/r", "/tmp") == expected
     assert _base_tag("bookworm") == "mlinfra-fleet/base:" + context_hash("debootstrap", "minbase", "bookworm", oses.DEBIAN_MIRROR)
 
 

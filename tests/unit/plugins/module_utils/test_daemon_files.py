@@ -12,6 +12,8 @@ from test_daemon_converge import FakeHost
 
 
 pytestmark = pytest.mark.usefixtures("systemd")
+
+
 @pytest.fixture
 def linked(tmp_path):
     repo = tmp_path / "config-repo"

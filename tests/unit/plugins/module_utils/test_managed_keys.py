@@ -12,6 +12,8 @@ INSECURE = {"insecure-registries": ["registry:5000"]}
 
 
 pytestmark = pytest.mark.usefixtures("systemd")
+
+
 def record(path):
     return json.loads((path.parent / (path.name + ".managed-keys")).read_text())["owners"]
 
