@@ -86,14 +86,18 @@ def test_postgres_18_image_on_a_17_cluster_is_refused_with_nothing_created(fl):
 @pytest.mark.tally("data checks passed", 2)
 def test_postgres_password_rotation_keeps_mlflow_logging(fl):
     new = "rotated-" + uuid.uuid4().hex
+    old = sh(fl, "host1", "cat /etc/mlinfra/mlstack/postgres_password")
     proc = converge(fl, "-v", ml_stack_postgres_password=new)
     assert changed(proc) == {"host1": 1, "host2": 1, "host3": 0}, proc.stdout[-3000:]
     assert "postgres password rotated in the running server" in proc.stdout
     assert new not in proc.stdout
-    # The server itself takes the new password over TCP (scram), and the old one no more.
-    rc, out = host_exec(fl, "host1", "docker", "exec", "-e", f"PGPASSWORD={new}", "mlstack-postgres",
-                        "psql", "-h", "127.0.0.1", "-U", "mlflow", "-d", "mlflow", "-tAc", "select 1")
-    assert rc == 0 and out.strip() == "1", out
+    # The server itself takes the new password over TCP and the old one no more: asked at the container's own
+    # address, where pg_hba wants a password (127.0.0.1 is trusted, as in the official image).
+    address = sh(fl, "host1", "docker inspect -f '{{.NetworkSettings.Networks.mlstack.IPAddress}}' mlstack-postgres")
+    for password, works in ((new, True), (old, False)):
+        rc, out = host_exec(fl, "host1", "docker", "exec", "-e", f"PGPASSWORD={password}", "mlstack-postgres",
+                            "psql", "-h", address, "-U", "mlflow", "-d", "mlflow", "-tAc", "select 1")
+        assert (rc == 0 and out.strip() == "1") == works, out
     assert sh(fl, "host1", "cat /etc/mlinfra/mlstack/postgres_password") == new
     name = "rotated-" + uuid.uuid4().hex[:8]
     with tunnel(fl, "host2", 5000) as base:

@@ -47,8 +47,8 @@ def _migrate(engine, desired, timeout):
     transactional, so a failure stops here and the one-shot is never killed half-way (engine.run_once)."""
     code, logs = engine.run_once(desired, ["python", "-c", MIGRATE, desired["db_uri"]], timeout)
     if code != 0:
-        raise StackError("mlflow db upgrade %s failed (exit %s). No new mlflow server was started; restore the "
-                         "database from a backup or fix and rerun" % (desired["db_uri"], code), logs=logs)
+        raise StackError("mlflow db upgrade %s failed (exit %s); no new mlflow server was started. Its last log lines "
+                         "are in 'logs'." % (desired["db_uri"], code), logs=logs)
     return logs
 
 
@@ -83,7 +83,7 @@ class Converger:
         plans = {service: self.plan(service, item, images[service], pulled[service]) for service, item in desired.items()}
         rotations = self.preflight(desired, plans, writes, values)
         # Apply.
-        self.rotate(rotations, desired, plans, values, writes)
+        self.rotate(rotations, plans, values, writes)
         self.host_changes += secrets.apply(directory, values, writes, self.check_mode)
         self.ensure_network()
         for phase in spec.PHASES:
@@ -120,46 +120,75 @@ class Converger:
             if plan["action"] not in ("create", "recreate"):
                 continue
             if service == "postgres":
-                warning = preflight.pg_guard(self.engine, desired[service], plan["image"])
-                if warning:
-                    self.warnings.append(warning)
+                if not local:
+                    self.warnings.append("postgres: the Docker engine %s is not on this host, so the data volume could "
+                                         "not be checked against the image's PostgreSQL major" % self.params["docker_host"])
+                elif plan["image"] is None:  # check mode, image not pulled yet: its PG_MAJOR is unknown
+                    self.warnings.append("postgres: %s is not on this host yet, so the data volume can be checked "
+                                         "against its PostgreSQL major only by a real run" % desired[service]["image"])
+                else:
+                    warning = preflight.pg_guard(self.engine, desired[service], plan["image"])
+                    if warning:
+                        self.warnings.append(warning)
             if local and self.params["state"] == "present":
                 problems += preflight.ports_taken(service, desired[service], _held_ports(plan["inspect"]))
         if problems:
-            raise StackError("%s. Nothing was changed. Stop what holds the port, or publish the service elsewhere "
-                             "(its ports option)" % "; ".join(problems), ports=problems)
+            raise StackError("%s. Nothing was changed beyond pulling the images it needs. Stop what holds the port, "
+                             "or publish the service elsewhere (its ports option)" % "; ".join(problems), ports=problems)
         if "postgres" in desired:
-            volume = next(m[1] for m in desired["postgres"]["mounts"] if m[2] == desired["postgres"]["data_path"])
-            info = self.engine.volume(volume) if "postgres_password" in writes else None
-            if rotation.changed_secret(writes, values, "postgres_password") and info and \
-                    preflight.pg_clusters(info["Mountpoint"]):
-                rotation.check_postgres(plans["postgres"]["inspect"], volume)
-                rotations.append("postgres")
+            rotations += self.postgres_rotation(desired["postgres"], plans["postgres"], writes, values, local)
         mlflow = self.params.get("mlflow") or {}
-        if "mlflow" in desired and mlflow.get("basic_auth") and rotation.changed_secret(writes, values, "mlflow_admin_password"):
-            info = self.engine.volume("%s-auth" % desired["mlflow"]["name"])
+        if "mlflow" in desired and mlflow.get("basic_auth") and "mlflow_admin_password" in writes:
+            info = self.engine.volume("%s-auth" % desired["mlflow"]["name"]) if local else None
             if info and os.path.exists(os.path.join(info.get("Mountpoint") or "/nonexistent", "basic_auth.db")):
-                rotation.check_mlflow_admin(plans["mlflow"]["inspect"], self.network_name)
-                rotations.append("mlflow")
+                rotation.check_secret_kept("mlflow.admin_password", mlflow.get("admin_password"),
+                                           *writes["mlflow_admin_password"][::-1], what="mlflow: volume %s" % info["Name"])
+                if rotation.changed_secret(writes, values, "mlflow_admin_password"):
+                    rotation.check_mlflow_admin(plans["mlflow"]["inspect"], self.network_name)
+                    rotations.append("mlflow")
         return rotations
 
-    def rotate(self, rotations, desired, plans, values, writes):
-        """Set a changed password in the running server before the new secret is stored."""
+    def postgres_rotation(self, desired, plan, writes, values, local):
+        """[postgres] when its password changes on a cluster initialised with the stored one; refusals when
+        that cannot be done (no running server, the stored password lost, an engine on another host)."""
+        if "postgres_password" not in writes:
+            return []
+        if not local:
+            if rotation.changed_secret(writes, values, "postgres_password"):
+                raise StackError("postgres.password changed, but the Docker engine %s is not on this host, so the data "
+                                 "volume cannot be read to tell whether the server holds the old one. Nothing was "
+                                 "changed. Run the module on the Docker host itself" % self.params["docker_host"])
+            return []
+        volume = next(m[1] for m in desired["mounts"] if m[2] == desired["data_path"])
+        info = self.engine.volume(volume)
+        if not (info and preflight.pg_clusters(info["Mountpoint"])):
+            return []  # an empty volume takes the new password at initdb
+        rotation.check_secret_kept("postgres.password", (self.params["postgres"] or {}).get("password"),
+                                   *writes["postgres_password"][::-1], what="postgres: volume %s" % volume)
+        if not rotation.changed_secret(writes, values, "postgres_password"):
+            return []
+        rotation.check_postgres(plan["inspect"], volume)
+        return ["postgres"]
+
+    def rotate(self, rotations, plans, values, writes):
+        """Set a changed password in the running server, then store it at once (before the next rotation can
+        fail), so the host's secret and the server never disagree."""
+        directory = os.path.join(self.params["secrets_dir"], self.params["project"])
         for service in rotations:
-            done = rotation.POSTGRES_DONE if service == "postgres" else rotation.MLFLOW_ADMIN_DONE
-            self.host_changes.append(done)
-            if self.check_mode:
-                continue
-            if service == "postgres":
-                pg = self.params["postgres"]
-                rotation.rotate_postgres(self.engine, plans["postgres"]["inspect"], pg["user"], pg["db"],
-                                         writes["postgres_password"][1], values["postgres_password"])
-            else:
-                problem = rotation.rotate_mlflow_admin(plans["mlflow"]["inspect"], self.network_name,
-                                                       self.params["mlflow"]["admin_username"],
-                                                       writes["mlflow_admin_password"][1], values["mlflow_admin_password"])
-                if problem:  # the server has the new password: it is stored with the other secrets below
-                    self.warnings.append(problem)
+            name = "postgres_password" if service == "postgres" else "mlflow_admin_password"
+            if not self.check_mode:
+                if service == "postgres":
+                    pg = self.params["postgres"]
+                    rotation.rotate_postgres(self.engine, plans["postgres"]["inspect"], pg["user"], pg["db"],
+                                             writes[name][1], values[name])
+                else:
+                    problem = rotation.rotate_mlflow_admin(plans["mlflow"]["inspect"], self.network_name,
+                                                           self.params["mlflow"]["admin_username"], writes[name][1],
+                                                           values[name])
+                    if problem:  # the server has the new password: it is stored below all the same
+                        self.warnings.append(problem)
+                self.host_changes += secrets.apply(directory, values, {name: writes.pop(name)}, False)
+            self.host_changes.append(rotation.POSTGRES_DONE if service == "postgres" else rotation.MLFLOW_ADMIN_DONE)
 
     def ensure_network(self):
         net = self.network
@@ -208,7 +237,14 @@ class Converger:
         if service == "mlflow" and action in ("create", "recreate") and running:
             if inspect is not None:  # the old server stops before its schema may change under it
                 engine.stop(inspect["Id"])
-            self.results[service]["migration"] = _migrate(engine, desired, self.params["migration_timeout"])
+            try:
+                self.results[service]["migration"] = _migrate(engine, desired, self.params["migration_timeout"])
+            except StackError as exc:
+                if inspect is None or exc.extra.get("container"):  # nothing to restart, or the migration still runs
+                    raise
+                engine.start(inspect["Id"])
+                raise StackError("%s The old mlflow container was started again; if the migration changed the "
+                                 "schema part-way it will not come up: restore the database from a backup" % exc, **exc.extra)
         if action == "recreate":
             engine.remove(inspect["Id"])
             engine.wait_gone(desired["name"])

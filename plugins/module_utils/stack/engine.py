@@ -63,7 +63,10 @@ def host_config(desired, restart=True):
 
 
 def create_body(desired, command=None, oneshot=False):
-    """The body of POST /containers/create for a desired container (a one-shot: no restart, no alias)."""
+    """The body of POST /containers/create for a desired container (a one-shot: no restart, no alias, no
+    published ports: one left running must never hold the server's ports)."""
+    if oneshot:
+        desired = dict(desired, ports={})
     return {"Image": desired["image"], "Cmd": command if command is not None else desired["command"],
             "Env": ["%s=%s" % item for item in desired["env"].items()], "Labels": desired["labels"],
             "ExposedPorts": {port: {} for port in desired["ports"]}, "Healthcheck": desired["healthcheck"],
@@ -129,7 +132,11 @@ class Engine:
             status, raw = self.api.request("POST", "/images/create", params={"fromImage": repo, "tag": tag},
                                            headers=headers, deadline=time.monotonic() + timeout if timeout else None)
         except DockerConnectionError as exc:
-            raise self.lost("pull %s" % image, exc)
+            if "timed out" not in str(exc):
+                raise self.lost("pull %s" % image, exc)
+            raise StackError("pulling %s from %s stalled: no progress for %ss (%s); the pull was stopped and no container "
+                             "was touched. Check the registry, or pre-pull the image on this host"
+                             % (image, registry_of(image), self.api.timeout, exc), image=image, registry=registry_of(image))
         except DockerDeadlineExceeded:
             raise StackError("pulling %s from %s took longer than pull_timeout (%ss); the pull was stopped and no "
                              "container was touched. Raise pull_timeout (ml_stack_pull_timeout) for large images, or "

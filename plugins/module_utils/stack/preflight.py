@@ -57,10 +57,20 @@ def pg_clusters(mountpoint):
     return found
 
 
+def pgdata_in_volume(major, mount_target):
+    """Where in the data volume a postgres image of `major` keeps its cluster: the volume's root when it is
+    mounted at PGDATA itself; below it when mounted at /var/lib/postgresql (18+: <major>/docker, else data)."""
+    if mount_target.rstrip("/") == "/var/lib/postgresql":
+        return "%d/docker" % major if major >= 18 else "data"
+    return "."
+
+
 def pg_guard(engine, desired, image):
-    """Refuse to start a postgres image on a data volume holding a cluster of another major version: the
-    server would refuse to start, or (18+ layout) initialise an empty cluster beside the old one.
-    Returns a warning when the image does not say its major (no PG_MAJOR): the guard cannot check."""
+    """Refuse to start a postgres image on a data volume whose cluster it would not use: one of another major
+    where it looks for its data (the server refuses to start), or clusters only elsewhere in the volume (it
+    would initialise an empty cluster beside them). Clusters of other majors elsewhere are left alone (the
+    pg_upgrade --link layout keeps 17/docker beside 18/docker). Returns a warning when the image does not
+    say its major (no PG_MAJOR): the guard cannot check."""
     volume = next((m[1] for m in desired["mounts"] if m[0] == "volume" and m[2] == desired.get("data_path")), None)
     info = engine.volume(volume) if volume else None
     clusters = pg_clusters(info["Mountpoint"]) if info and info.get("Mountpoint") else []
@@ -70,15 +80,18 @@ def pg_guard(engine, desired, image):
     if major is None:
         return ("postgres: %s does not say its PostgreSQL major (no PG_MAJOR in its environment), so the data in "
                 "volume %s (PostgreSQL %s) could not be checked against it" % (desired["image"], volume, clusters[0][1]))
-    for where, version in clusters:
-        if version.split(".")[0] != str(major):
-            raise StackError(
-                "postgres: volume %s holds a PostgreSQL %s cluster (%s) but %s is PostgreSQL %s; the server would "
-                "refuse to start or start an empty cluster beside it. Nothing was changed. Upgrade the data "
-                "(pg_upgrade, or dump and restore) or pin the image back to PostgreSQL %s"
-                % (volume, version, where if where != "." else "at the volume's root", desired["image"], major, version),
-                volume=volume, data_version=version, image_major=str(major))
-    return None
+    target = pgdata_in_volume(major, desired["data_path"])
+    here = [version for where, version in clusters if where == target]
+    if here and here[0].split(".")[0] == str(major):
+        return None
+    found = ", ".join("PostgreSQL %s %s" % (v, "at the volume's root" if w == "." else "in %s/" % w) for w, v in clusters)
+    why = ("the server would refuse to start" if here else
+           "it would initialise an empty cluster in %s beside it" % ("the volume's root" if target == "." else target + "/"))
+    raise StackError(
+        "postgres: volume %s holds %s, but %s is PostgreSQL %s and %s. Nothing was changed beyond pulling the images "
+        "it needs. Upgrade the data (pg_upgrade, or dump and restore), or pin the image back to PostgreSQL %s"
+        % (volume, found, desired["image"], major, why, (here or [clusters[0][1]])[0]),
+        volume=volume, data_version=(here or [clusters[0][1]])[0], image_major=str(major))
 
 
 def _bindable(ip, port, proto):
@@ -99,10 +112,13 @@ def ports_taken(service, desired, held, bind=_bindable):
     (docker-proxy), so a port another process or container holds fails `docker start` after the old
     container is gone; with userland-proxy off only iptables knows, and this check cannot see those."""
     problems = []
+    # Any address of a host port the replaced container holds is free once it is gone (127.0.0.1:5000 held,
+    # 0.0.0.0:5000 wanted: binding it now would fail, after the removal it will not).
+    freed = {(hp, port.split("/")[1]) for port, binds in held.items() for _ip, hp in binds}
     for container_port, bindings in desired["ports"].items():
         proto = container_port.split("/")[1]
         for ip, host_port in bindings:
-            if [ip, host_port] in held.get(container_port, []):
+            if (host_port, proto) in freed:
                 continue
             error = bind(ip, host_port, proto)
             if error:

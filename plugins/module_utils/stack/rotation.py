@@ -20,13 +20,15 @@ from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.health imp
 POSTGRES_DONE = "postgres password rotated in the running server"
 MLFLOW_ADMIN_DONE = "mlflow admin password rotated in the running server"
 
-# psql interpolates :"user" and :'password' with its own quoting (identifier / literal) in what it reads
-# from stdin; the passwords travel in the exec's environment, never on a command line.
-_ALTER = ('printf \'%s\\n\' "ALTER ROLE :\\"u\\" PASSWORD :\'pw\';" | '
-          'PGPASSWORD="$MLINFRA_OLD" psql -X -q -v ON_ERROR_STOP=1 -v u="$MLINFRA_USER" -v pw="$MLINFRA_NEW" '
-          '-U "$MLINFRA_USER" -d "$MLINFRA_DB" || exit 2; '
-          'PGPASSWORD="$MLINFRA_NEW" psql -X -q -h 127.0.0.1 -U "$MLINFRA_USER" -d "$MLINFRA_DB" -c "select 1" '
-          '>/dev/null || exit 3')
+# psql interpolates :"u" and :'pw' with its own quoting (identifier / literal) in what it reads from stdin, and
+# \getenv (psql 15+) reads the values from the exec's environment: no password is ever in a process's argv
+# (other users of the Docker host see those). The new password is then checked over TCP to the container's
+# own address: the official image trusts local and 127.0.0.1 connections, only `host all all all` asks for it.
+_ALTER = r'''printf '%s\n' '\getenv u MLINFRA_USER' '\getenv pw MLINFRA_NEW' "ALTER ROLE :\"u\" PASSWORD :'pw';" \
+  | PGPASSWORD="$MLINFRA_OLD" psql -X -q -v ON_ERROR_STOP=1 -U "$MLINFRA_USER" -d "$MLINFRA_DB" || exit 2
+addr="$(hostname -i | cut -d' ' -f1)"
+PGPASSWORD="$MLINFRA_NEW" psql -X -q -h "$addr" -U "$MLINFRA_USER" -d "$MLINFRA_DB" -c "select 1" >/dev/null || exit 3
+'''
 
 
 def changed_secret(writes, values, name):
@@ -35,6 +37,15 @@ def changed_secret(writes, values, name):
     empty volume takes the new password at initdb); for MLflow's admin when its user database exists."""
     stored = writes.get(name, (None, None))[1]
     return stored is not None and stored != values.get(name)
+
+
+def check_secret_kept(param, given, stored, path, what):
+    """A server that holds a password (a cluster, an auth database) whose stored copy is gone: a generated one
+    would lock its clients out, so ask for it instead."""
+    if stored is None and given is None:
+        raise StackError("%s holds %s password, but %s is gone and %s was not given: a generated one would lock its "
+                         "clients out. Nothing was changed. Give %s (the password it was set up with), or restore %s "
+                         "from a backup" % (what, param.replace(".", " "), path, param, param, path), secret=param)
 
 
 def check_postgres(inspect, volume):
@@ -95,6 +106,10 @@ def rotate_mlflow_admin(inspect, network, username, old, new, request=_auth_requ
         return None if status == 200 else (
             "mlflow: the admin password update answered HTTP %s (%s) but the new password works; it was stored"
             % (status, text))
+    still_old, _text = request(address, "GET", "/api/2.0/mlflow/users/get?username=%s" % username, username, old)
+    if still_old != 200:  # neither logs in now: the server most likely took the update; keep the host with it
+        return ("mlflow: the admin password update answered HTTP %s and neither password could be confirmed (new: HTTP "
+                "%s, old: HTTP %s); the new one was stored, as the server most likely has it" % (status, confirmed, still_old))
     raise StackError("mlflow: changing the admin password through MLflow's user API failed (HTTP %s: %s) and the new "
                      "password does not log in (HTTP %s). The stored password was kept and nothing else was changed"
                      % (status, text, confirmed))

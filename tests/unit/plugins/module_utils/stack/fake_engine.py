@@ -95,6 +95,10 @@ class FakeEngine:
         self._record("remove_volume", name)
         if name not in self.volumes:
             raise StackError("no such volume %s" % name)
+        users = [c["Name"] for c in self.containers.values()
+                 if any(m.get("Source") == name for m in c["HostConfig"].get("Mounts") or [])]
+        if users:  # dockerd answers 409 even for a stopped container
+            raise StackError("remove %s: volume is in use - %s" % (name, users))
         del self.volumes[name]
 
     def create(self, desired, network_id=None, command=None, name=None):

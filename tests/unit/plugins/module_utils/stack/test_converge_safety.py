@@ -102,20 +102,22 @@ def test_pg_major_is_the_image_env_not_the_tag(tmp_path, eng):
     eng.add_image(digest, env=["PG_MAJOR=15"])
     eng.add_image("pgvector/pgvector:pg18", env=["PG_MAJOR=18"])
     eng.add_volume("mlstack-postgres-data", labels={spec.LABEL_PROJECT: "mlstack"}, files={"PG_VERSION": "15\n"})
-    converge(eng, module_params(tmp_path, postgres={"image": digest, "ports": []}))
+    converge(eng, module_params(tmp_path, postgres={"image": digest, "ports": [], "password": "the-clusters-one"}))
     mounts = {m["Source"]: m["Target"] for m in eng.containers["mlstack-postgres"]["HostConfig"]["Mounts"]}
     assert mounts["mlstack-postgres-data"] == "/var/lib/postgresql/data"
 
     eng.containers.clear()
     eng.add_volume("pgv-postgres-data", labels={spec.LABEL_PROJECT: "pgv"})
     converge(eng, module_params(tmp_path, project="pgv", postgres={"image": "pgvector/pgvector:pg18", "ports": []}))
+    assert eng.containers["pgv-postgres"]["State"]["Status"] == "running"
     mounts = {m["Source"]: m["Target"] for m in eng.containers["pgv-postgres"]["HostConfig"]["Mounts"]}
     assert mounts["pgv-postgres-data"] == "/var/lib/postgresql"
 
 
 def test_pg18_on_its_own_layout_starts(tmp_path, eng):
-    eng.add_volume("mlstack-postgres-data", labels={spec.LABEL_PROJECT: "mlstack"}, files={"18/docker/PG_VERSION": "18\n"})
-    converge(eng, module_params(tmp_path, postgres={"image": PG18, "ports": []}))
+    eng.add_volume("mlstack-postgres-data", labels={spec.LABEL_PROJECT: "mlstack"},
+                   files={"18/docker/PG_VERSION": "18\n", "17/docker/PG_VERSION": "17\n"})  # pg_upgrade --link layout
+    converge(eng, module_params(tmp_path, postgres={"image": PG18, "ports": [], "password": "the-clusters-one"}))
     assert eng.containers["mlstack-postgres"]["State"]["Status"] == "running"
 
 
@@ -275,3 +277,41 @@ def test_a_secret_file_with_a_wrong_mode_is_fixed_without_a_rotation(tmp_path, e
     assert not [c for c in eng.mutations() if c[0] == "exec"]
     assert "postgres password rotated in the running server" not in result["host_changes"]
     assert os.stat(tmp_path / "secrets" / "mlstack" / "postgres_password").st_mode & 0o777 == 0o600
+
+
+def test_a_cluster_whose_stored_password_is_gone_is_not_given_a_new_one(tmp_path, eng):
+    eng.add_volume("mlstack-postgres-data", labels={spec.LABEL_PROJECT: "mlstack"}, files={"PG_VERSION": "15\n"})
+    with pytest.raises(StackError) as err:
+        converge(eng, module_params(tmp_path, postgres={"image": PG15, "ports": []}))
+    assert "postgres.password was not given" in str(err.value) and "Nothing was changed" in str(err.value)
+    assert not eng.mutations() and not os.path.exists(tmp_path / "secrets")
+
+
+def test_clusters_only_elsewhere_in_the_volume_are_not_left_for_an_empty_one(tmp_path, eng):
+    # a <=17 image whose volume used to be mounted at /var/lib/postgresql: its cluster sits in data/
+    eng.add_volume("mlstack-postgres-data", labels={spec.LABEL_PROJECT: "mlstack"}, files={"data/PG_VERSION": "15\n"})
+    with pytest.raises(StackError) as err:
+        converge(eng, module_params(tmp_path, postgres={"image": PG15, "ports": [], "password": "pw"}))
+    assert "empty cluster" in str(err.value) and "in data/" in str(err.value)
+    assert not eng.mutations()
+
+
+def test_a_second_rotation_failing_keeps_the_first_one_stored(tmp_path, eng):
+    params = module_params(tmp_path, postgres={"image": PG15, "ports": []},
+                           mlflow={"image": MLFLOW, "ports": [], "basic_auth": True})
+    converge(eng, params)
+    eng.add_volume("mlstack-postgres-data", labels={spec.LABEL_PROJECT: "mlstack"}, files={"PG_VERSION": "15\n"})
+    eng.add_volume("mlstack-mlflow-auth", labels={spec.LABEL_PROJECT: "mlstack"}, files={"basic_auth.db": "x"})
+    secret = tmp_path / "secrets" / "mlstack"
+    params["postgres"] = dict(params["postgres"], password="new-postgres-password")
+    params["mlflow"] = dict(params["mlflow"], admin_password="new-admin-password")
+    import ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.rotation as rot  # pylint: disable=import-outside-toplevel
+    original = rot.rotate_mlflow_admin
+    rot.rotate_mlflow_admin = lambda *a, **k: (_ for _ in ()).throw(StackError("mlflow refused"))
+    try:
+        with pytest.raises(StackError, match="mlflow refused"):
+            converge(eng, params)
+    finally:
+        rot.rotate_mlflow_admin = original
+    assert (secret / "postgres_password").read_text().strip() == "new-postgres-password"
+    assert (secret / "mlflow_admin_password").read_text().strip() != "new-admin-password"
