@@ -103,7 +103,7 @@ def mlflow(p, ctx):
     command = ["mlflow", "server", "--backend-store-uri", mlflow_db_uri(p, ctx), "--serve-artifacts",
                "--artifacts-destination", "/mlartifacts", "--host", "0.0.0.0", "--port", str(MLFLOW_PORT),
                "--workers", str(p["workers"]), "--allowed-hosts", ",".join(dict.fromkeys(allowed))]
-    if p.get("metrics"):  # Prometheus metrics at /metrics on the server's own port (gunicorn multiprocess dir)
+    if p.get("metrics"):  # Prometheus metrics at /metrics on the server's own port (the dir holds multiprocess data)
         command += ["--expose-prometheus", "/mlflow-metrics"]
     env = {"PGPASSFILE": "/run/secrets/pgpass"}
     mounts = [["volume", p.get("artifacts_volume") or "%s-artifacts" % _name(ctx, "mlflow"), "/mlartifacts", False],
