@@ -101,7 +101,7 @@ def tunnel(fl, host, remote_port):
 def call(url, body=None, headers=None):
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
-    with urllib.request.urlopen(req, timeout=20) as resp:
+    with urllib.request.urlopen(req, timeout=90) as resp:  # basic-auth hashes the password on every request: slow under load
         return json.load(resp)
 
 
