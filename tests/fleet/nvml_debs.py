@@ -13,7 +13,10 @@ import tempfile
 from pathlib import Path
 
 from .engine import FleetError
-from .images import MIRROR, SUITE, context_hash
+from .images import context_hash
+from .oses import DEBIAN_MIRROR as MIRROR
+
+SUITE = "bookworm"  # the fleet's Debian hosts; libnvidia-ml1 535 is in its non-free component
 
 PACKAGES = ("libnvidia-ml1", "nvidia-smi")
 # glx-alternative-nvidia and nvidia-installer-cleanup, which nvidia-smi needs, are in contrib.

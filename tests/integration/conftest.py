@@ -63,6 +63,16 @@ def make_fleet():
         fl.down()
 
 
+def daemon_json_text(fl, host, path="/etc/docker/daemon.json"):
+    rc, out = host_exec(fl, host, "cat", path)
+    assert rc == 0, out
+    return out
+
+
+def docker_active(fl, host):
+    return host_exec(fl, host, "systemctl", "is-active", "docker")[1].strip() == "active"
+
+
 def recap(stdout):
     """PLAY RECAP of an ansible-playbook run -> {host: {"ok": n, "changed": n, "failed": n, ...}}."""
     import re  # pylint: disable=import-outside-toplevel

@@ -7,7 +7,7 @@ import docker
 import pytest
 
 from tests.fleet import fleet as fleet_mod
-from tests.integration.conftest import host_exec, recap, run_ansible
+from tests.integration.conftest import daemon_json_text, docker_active, host_exec, recap, run_ansible
 
 pytestmark = pytest.mark.fleet
 NAME = "it-docker"
@@ -25,24 +25,14 @@ def fl(make_fleet):
     return fleet
 
 
-def _daemon_json(fl, host):
-    rc, out = host_exec(fl, host, "cat", DAEMON_JSON)
-    assert rc == 0, out
-    return out
-
-
-def _docker_active(fl, host):
-    return host_exec(fl, host, "systemctl", "is-active", "docker")[1].strip() == "active"
-
-
 def test_fresh_fleet_gets_docker_running(fl):
     assert set(fl.first_recap) == {"host1", "host2", "host3"}
     assert all(c["changed"] > 0 and c["failed"] == 0 for c in fl.first_recap.values()), fl.first_recap
     for host in ("host1", "host2", "host3"):
-        assert _docker_active(fl, host)
+        assert docker_active(fl, host)
         rc, out = host_exec(fl, host, "docker", "info", "--format", "{{.LoggingDriver}} {{json .RegistryConfig.IndexConfigs}}")
         assert rc == 0 and out.startswith("json-file") and "registry:5000" in out
-        config = json.loads(_daemon_json(fl, host))
+        config = json.loads(daemon_json_text(fl, host))
         assert config["default-ulimits"]["nofile"] == {"Name": "nofile", "Soft": NOFILE, "Hard": NOFILE}
         assert config["live-restore"] is True and config["log-opts"] == {"max-size": "10m", "max-file": "3"}
 
@@ -65,55 +55,55 @@ def test_hosts_run_containers_from_the_fleet_registry(fl):
 
 
 def test_foreign_keys_survive_a_converge(fl):
-    config = json.loads(_daemon_json(fl, "host1"))
+    config = json.loads(daemon_json_text(fl, "host1"))
     config["debug"] = True
     config.setdefault("runtimes", {})["lab"] = {"path": "/usr/sbin/runc", "runtimeArgs": []}
     host_exec(fl, "host1", "sh", "-c", f"printf '%s' '{json.dumps(config)}' > {DAEMON_JSON}")
     counts = recap(run_ansible("ansible-playbook", "-i", fl.inventory, SITE, *DOCKER_ONLY, "--limit", "host1").stdout)
     assert counts["host1"]["changed"] == 0
-    after = json.loads(_daemon_json(fl, "host1"))
+    after = json.loads(daemon_json_text(fl, "host1"))
     assert after["debug"] is True and after["runtimes"]["lab"]["path"] == "/usr/sbin/runc"
 
 
 @pytest.mark.tally("drifts repaired")
 def test_check_diff_shows_exactly_the_drift_and_changes_nothing(fl):
-    config = json.loads(_daemon_json(fl, "host2"))
+    config = json.loads(daemon_json_text(fl, "host2"))
     config["log-opts"]["max-size"] = "50m"
     host_exec(fl, "host2", "sh", "-c", f"printf '%s' '{json.dumps(config)}' > {DAEMON_JSON}")
-    before = _daemon_json(fl, "host2")
+    before = daemon_json_text(fl, "host2")
     proc = run_ansible("ansible-playbook", "-i", fl.inventory, SITE, *DOCKER_ONLY, "--check", "--diff")
     counts = recap(proc.stdout)
     assert {h: c["changed"] for h, c in counts.items()} == {"host1": 0, "host2": 1, "host3": 0}
     diff_lines = [line for line in proc.stdout.splitlines() if line.startswith(("-", "+")) and '"' in line]
     assert diff_lines == ['-    "max-size": "50m"', '+    "max-size": "10m"'], diff_lines
-    assert _daemon_json(fl, "host2") == before
+    assert daemon_json_text(fl, "host2") == before
     repaired = recap(run_ansible("ansible-playbook", "-i", fl.inventory, SITE, *DOCKER_ONLY, "--limit", "host2").stdout)
     assert repaired["host2"]["changed"] == 1
-    assert json.loads(_daemon_json(fl, "host2"))["log-opts"]["max-size"] == "10m"
+    assert json.loads(daemon_json_text(fl, "host2"))["log-opts"]["max-size"] == "10m"
 
 
 @pytest.mark.tally("faults survived")
 def test_rejected_setting_rolls_back_and_keeps_docker_running(fl):
-    before = hashlib.sha256(_daemon_json(fl, "host3").encode()).hexdigest()
+    before = hashlib.sha256(daemon_json_text(fl, "host3").encode()).hexdigest()
     proc = run_ansible("ansible-playbook", "-i", fl.inventory, SITE, *DOCKER_ONLY, "--limit", "host3",
                        "-e", '{"docker_daemon_settings": {"log-driver": "no-such-driver"}, '
                              '"docker_restart_timeout": 20}', check=False)
     assert proc.returncode != 0
     assert 'plugin "no-such-driver" not found' in proc.stdout or "no-such-driver" in proc.stdout
     assert "failed to start daemon" in proc.stdout
-    assert hashlib.sha256(_daemon_json(fl, "host3").encode()).hexdigest() == before
-    assert _docker_active(fl, "host3")
+    assert hashlib.sha256(daemon_json_text(fl, "host3").encode()).hexdigest() == before
+    assert docker_active(fl, "host3")
     assert host_exec(fl, "host3", "docker", "info", "--format", "{{.LoggingDriver}}")[1].strip() == "json-file"
 
 
 @pytest.mark.tally("bad inputs refused")
 def test_invalid_json_fails_clearly_and_is_left_untouched(fl):
     broken = '{"log-driver": "json-file",, }\n'
-    original = _daemon_json(fl, "host3")
+    original = daemon_json_text(fl, "host3")
     host_exec(fl, "host3", "sh", "-c", f"printf '%s' '{broken}' > {DAEMON_JSON}")
     proc = run_ansible("ansible-playbook", "-i", fl.inventory, SITE, *DOCKER_ONLY, "--limit", "host3", check=False)
     assert proc.returncode != 0 and "is not valid JSON" in proc.stdout
-    assert _daemon_json(fl, "host3") == broken
+    assert daemon_json_text(fl, "host3") == broken
     host_exec(fl, "host3", "sh", "-c", f"printf '%s' '{original}' > {DAEMON_JSON}")
 
 
@@ -142,17 +132,17 @@ def _converge(fl, host, extra=None, *args):
     return recap(proc.stdout)[host]["changed"], proc.stdout
 
 
-def test_cleared_insecure_registries_leave_daemon_json(fl):
-    config = json.loads(_daemon_json(fl, "host1"))
+def test_cleared_insecure_registries_leavedaemon_json_text(fl):
+    config = json.loads(daemon_json_text(fl, "host1"))
     config["debug"] = True  # a foreign key: never the role's to remove
     host_exec(fl, "host1", "sh", "-c", f"printf '%s' '{json.dumps(config)}' > {DAEMON_JSON}")
     cleared = {"docker_insecure_registries": []}
     assert _converge(fl, "host1", cleared)[0] == 1
-    after = json.loads(_daemon_json(fl, "host1"))
+    after = json.loads(daemon_json_text(fl, "host1"))
     assert "insecure-registries" not in after and after["debug"] is True and after["live-restore"] is True
     assert "registry:5000" not in host_exec(fl, "host1", "docker", "info", "--format", "{{json .RegistryConfig.IndexConfigs}}")[1]
     assert _converge(fl, "host1", cleared)[0] == 0
-    assert _converge(fl, "host1")[0] == 1 and json.loads(_daemon_json(fl, "host1"))["insecure-registries"] == ["registry:5000"]
+    assert _converge(fl, "host1")[0] == 1 and json.loads(daemon_json_text(fl, "host1"))["insecure-registries"] == ["registry:5000"]
     assert _converge(fl, "host1")[0] == 0
 
 
@@ -172,7 +162,7 @@ def test_proxy_drop_in_on_changed_off_with_the_password_kept_out(fl):
     assert _converge(fl, "host2", moved)[0] == 1
     assert "HTTPS_PROXY=http://127.0.0.1:3129" in host_exec(fl, "host2", "cat", dropin)[1]
     assert _converge(fl, "host2")[0] == 1
-    assert host_exec(fl, "host2", "test", "-e", dropin)[0] == 1 and _docker_active(fl, "host2")
+    assert host_exec(fl, "host2", "test", "-e", dropin)[0] == 1 and docker_active(fl, "host2")
     assert host_exec(fl, "host2", "docker", "info", "--format", "{{.HTTPProxy}}")[1].strip() == ""
     assert _converge(fl, "host2")[0] == 0
 
@@ -197,12 +187,12 @@ def test_held_engine_package_stays_unchanged_and_docker_hold_holds_it(fl):
 def test_daemon_json_with_a_byte_order_mark_is_read_and_written_back_without_it(fl):
     """Debian 12's dockerd (20.10) refuses a BOM; 23.0 and later read it. Either way the role must not refuse
     the file (it did: "not valid JSON"), and dropping the mark keeps its meaning: no restart."""
-    original = _daemon_json(fl, "host3")
+    original = daemon_json_text(fl, "host3")
     started = host_exec(fl, "host3", "systemctl", "show", "docker", "--property", "ExecMainStartTimestamp")[1]
     host_exec(fl, "host3", "sh", "-c", f"printf '\\357\\273\\277%s' '{original.strip()}' > {DAEMON_JSON}")
     changed, out = _converge(fl, "host3", None, "--diff")
     assert changed == 1 and "byte-order mark; written back without it" in out
-    assert _daemon_json(fl, "host3") == original
+    assert daemon_json_text(fl, "host3") == original
     assert host_exec(fl, "host3", "systemctl", "show", "docker", "--property", "ExecMainStartTimestamp")[1] == started
     assert _converge(fl, "host3")[0] == 0
 
@@ -212,7 +202,7 @@ def test_symlinked_daemon_json_stays_a_symlink(fl):
     host_exec(fl, "host1", "sh", "-c", f"mkdir -p /srv/config-repo && mv {DAEMON_JSON} {repo} && ln -s {repo} {DAEMON_JSON}")
     try:
         mirror = {"docker_registry_mirrors": ["http://127.0.0.1:5999"]}
-        assert _converge(fl, "host1", mirror)[0] == 1 and _docker_active(fl, "host1")
+        assert _converge(fl, "host1", mirror)[0] == 1 and docker_active(fl, "host1")
         assert host_exec(fl, "host1", "readlink", DAEMON_JSON)[1].strip() == repo
         assert json.loads(host_exec(fl, "host1", "cat", repo)[1])["registry-mirrors"] == ["http://127.0.0.1:5999"]
         assert _converge(fl, "host1")[0] == 1 and "registry-mirrors" not in json.loads(host_exec(fl, "host1", "cat", repo)[1])

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.fleet.oses import archive_unreachable
-from tests.integration.conftest import Fleet, host_exec, recap, run_ansible
+from tests.integration.conftest import Fleet, daemon_json_text, docker_active, host_exec, recap, run_ansible
 from tests.integration.stack_helpers import BASE_VARS, call, changed, containers, converge, health, install_model, tunnel
 
 pytestmark = pytest.mark.fleet
@@ -43,16 +43,6 @@ def fl():
         fleet.down()
 
 
-def _daemon_json(fl, host):
-    rc, out = host_exec(fl, host, "cat", DAEMON_JSON)
-    assert rc == 0, out
-    return out
-
-
-def _docker_active(fl, host):
-    return host_exec(fl, host, "systemctl", "is-active", "docker")[1].strip() == "active"
-
-
 @pytest.mark.parametrize("host", sorted(HOST_OS))
 def test_docker_role_installs_ubuntus_docker_io(fl, host):
     assert fl.docker_first[host]["changed"] > 0 and fl.docker_first[host]["failed"] == 0, fl.docker_first
@@ -60,8 +50,8 @@ def test_docker_role_installs_ubuntus_docker_io(fl, host):
     assert (rc, out.split()) == (0, ["ubuntu", HOST_OS[host]])
     rc, out = host_exec(fl, host, "dpkg-query", "-W", "-f", "${Status} ${Version}", "docker.io")
     assert rc == 0 and out.startswith("install ok installed") and "ubuntu" in out, out  # Ubuntu's own build
-    assert _docker_active(fl, host)
-    config = json.loads(_daemon_json(fl, host))
+    assert docker_active(fl, host)
+    config = json.loads(daemon_json_text(fl, host))
     assert config["live-restore"] is True and config["log-opts"] == {"max-size": "10m", "max-file": "3"}
     rc, out = host_exec(fl, host, "docker", "info", "--format", "{{json .RegistryConfig.IndexConfigs}}")
     assert rc == 0 and "registry:5000" in out, out
@@ -74,31 +64,31 @@ def test_docker_role_second_run_changes_nothing(fl):
 
 @pytest.mark.parametrize("host", sorted(HOST_OS))
 def test_daemon_json_merge_keeps_foreign_keys(fl, host):
-    config = json.loads(_daemon_json(fl, host))
+    config = json.loads(daemon_json_text(fl, host))
     config["debug"] = True
     host_exec(fl, host, "sh", "-c", f"printf '%s' '{json.dumps(config)}' > {DAEMON_JSON}")
     proc = run_ansible("ansible-playbook", "-i", fl.inventory, SITE, *DOCKER_ONLY, "--limit", host,
                        "-e", '{"docker_daemon_settings": {"max-concurrent-downloads": 4}}')
     assert recap(proc.stdout)[host]["changed"] > 0
-    after = json.loads(_daemon_json(fl, host))
+    after = json.loads(daemon_json_text(fl, host))
     assert after["debug"] is True and after["max-concurrent-downloads"] == 4
     assert host_exec(fl, host, "docker", "info", "--format", "{{.Debug}}")[1].strip() == "true"
     # What the collection set, it unsets; the hand-written key stays.
     proc = run_ansible("ansible-playbook", "-i", fl.inventory, SITE, *DOCKER_ONLY, "--limit", host,
                        "-e", '{"docker_daemon_remove": ["max-concurrent-downloads"]}')
-    after = json.loads(_daemon_json(fl, host))
+    after = json.loads(daemon_json_text(fl, host))
     assert "max-concurrent-downloads" not in after and after["debug"] is True
 
 
 @pytest.mark.parametrize("host", sorted(HOST_OS))
 def test_rejected_setting_rolls_back_and_keeps_docker_running(fl, host):
-    before = _daemon_json(fl, host)
+    before = daemon_json_text(fl, host)
     proc = run_ansible("ansible-playbook", "-i", fl.inventory, SITE, *DOCKER_ONLY, "--limit", host,
                        "-e", '{"docker_daemon_settings": {"log-driver": "no-such-driver"}, "docker_restart_timeout": 20}',
                        check=False)
     assert proc.returncode != 0 and "failed to start daemon" in proc.stdout, proc.stdout[-3000:]
-    assert _daemon_json(fl, host) == before
-    assert _docker_active(fl, host)
+    assert daemon_json_text(fl, host) == before
+    assert docker_active(fl, host)
     assert host_exec(fl, host, "docker", "info", "--format", "{{.LoggingDriver}}")[1].strip() == "json-file"
 
 
