@@ -8,7 +8,7 @@ import pytest
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import spec
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import rotation, spec
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.converge import Converger
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.engine import StackError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.params import argument_spec
@@ -296,7 +296,7 @@ def test_clusters_only_elsewhere_in_the_volume_are_not_left_for_an_empty_one(tmp
     assert not eng.mutations()
 
 
-def test_a_second_rotation_failing_keeps_the_first_one_stored(tmp_path, eng):
+def test_a_second_rotation_failing_keeps_the_first_one_stored(tmp_path, eng, monkeypatch):
     params = module_params(tmp_path, postgres={"image": PG15, "ports": []},
                            mlflow={"image": MLFLOW, "ports": [], "basic_auth": True})
     converge(eng, params)
@@ -305,13 +305,11 @@ def test_a_second_rotation_failing_keeps_the_first_one_stored(tmp_path, eng):
     secret = tmp_path / "secrets" / "mlstack"
     params["postgres"] = dict(params["postgres"], password="new-postgres-password")
     params["mlflow"] = dict(params["mlflow"], admin_password="new-admin-password")
-    import ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.rotation as rot  # pylint: disable=import-outside-toplevel
-    original = rot.rotate_mlflow_admin
-    rot.rotate_mlflow_admin = lambda *a, **k: (_ for _ in ()).throw(StackError("mlflow refused"))
-    try:
-        with pytest.raises(StackError, match="mlflow refused"):
-            converge(eng, params)
-    finally:
-        rot.rotate_mlflow_admin = original
+
+    def refused(*args, **kwargs):
+        raise StackError("mlflow refused")
+    monkeypatch.setattr(rotation, "rotate_mlflow_admin", refused)
+    with pytest.raises(StackError, match="mlflow refused"):
+        converge(eng, params)
     assert (secret / "postgres_password").read_text().strip() == "new-postgres-password"
     assert (secret / "mlflow_admin_password").read_text().strip() != "new-admin-password"

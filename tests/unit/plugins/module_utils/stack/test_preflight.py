@@ -59,6 +59,7 @@ def test_mlflow_admin_rotation_updates_then_checks_with_the_new_password():
 
 def test_mlflow_admin_rotation_refused_by_mlflow_is_an_error_that_says_nothing_changed():
     inspect = {"NetworkSettings": {"Networks": {"mls": {"IPAddress": "10.1.0.3"}}}}
+
     def request(address, method, path, user, password, body=None):
         return (200, "{}") if (method, password) == ("GET", "old") else (401, "denied")
     with pytest.raises(Exception) as err:
