@@ -7,8 +7,8 @@ import uuid
 import pytest
 
 from tests.integration.conftest import host_exec, recap
-from tests.integration.stack_helpers import (BASE_VARS, call, changed, containers, converge, health, install_model, log_run,
-                                             psql, rebuild_fixture, tunnel)
+from tests.integration.stack_helpers import (BASE_VARS, call, changed, containers, converge, health, host_record, install_model,
+                                             log_run, psql, rebuild_fixture, tunnel)
 
 pytestmark = pytest.mark.fleet
 NAME = "it-stack"
@@ -136,9 +136,11 @@ def test_metrics_are_scraped_and_listed_for_prometheus(fl, tmp_path):
                "ml_stack_metrics_targets_file": str(targets)}
     proc = converge(fl, **metrics)
     assert {h: changed(proc)[h] for h in ("host2", "host3")} == {"host2": 1, "host3": 1}
+    # Ports published on loopback are listed at the host's ml_stack_private_address (the fleet sets it to its IP).
     assert json.loads(targets.read_text()) == [
-        {"labels": {"__metrics_path__": "/metrics", "job": "mlflow"}, "targets": ["127.0.0.1:5000"]},
-        {"labels": {"__metrics_path__": "/monitoring/prometheus/metrics", "job": "tf_serving"}, "targets": ["127.0.0.1:8501"]}]
+        {"labels": {"__metrics_path__": "/metrics", "job": "mlflow"}, "targets": [f"{host_record(fl, 'host2')['ip']}:5000"]},
+        {"labels": {"__metrics_path__": "/monitoring/prometheus/metrics", "job": "tf_serving"},
+         "targets": [f"{host_record(fl, 'host3')['ip']}:8501"]}]
     with tunnel(fl, "host2", 5000) as base:
         call(f"{base}/api/2.0/mlflow/experiments/search?max_results=1")
         kind, text = scrape(f"{base}/metrics")

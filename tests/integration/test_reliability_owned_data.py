@@ -1,4 +1,5 @@
-"""Data the stack does not own, or must not strand, on a real fleet: a shared volume survives a purge, a
+"""(Named to run after test_reliability_faults, which needs the fleet before its first converge.)
+Data the stack does not own, or must not strand, on a real fleet: a shared volume survives a purge, a
 Postgres 18 image on an older cluster is refused with nothing created, and a rotated Postgres password
 keeps MLflow logging. Runs on the reliability fleet (ad-hoc projects of their own on host1 where the
 main stack must stay untouched) and leaves the main stack converged."""
