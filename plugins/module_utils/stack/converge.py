@@ -159,8 +159,8 @@ class Converger:
                                  "volume cannot be read to tell whether the server holds the old one. Nothing was "
                                  "changed. Run the module on the Docker host itself" % self.params["docker_host"])
             return []
-        volume = next(m[1] for m in desired["mounts"] if m[2] == desired["data_path"])
-        info = self.engine.volume(volume)
+        volume = preflight.data_volume(desired)
+        info = self.engine.volume(volume) if volume else None
         if not (info and preflight.pg_clusters(info["Mountpoint"])):
             return []  # an empty volume takes the new password at initdb
         rotation.check_secret_kept("postgres.password", (self.params["postgres"] or {}).get("password"),

@@ -65,13 +65,18 @@ def pgdata_in_volume(major, mount_target):
     return "."
 
 
+def data_volume(desired):
+    """The named volume mounted at the postgres data path (None when the data is a bind mount)."""
+    return next((m[1] for m in desired["mounts"] if m[0] == "volume" and m[2] == desired.get("data_path")), None)
+
+
 def pg_guard(engine, desired, image):
     """Refuse to start a postgres image on a data volume whose cluster it would not use: one of another major
     where it looks for its data (the server refuses to start), or clusters only elsewhere in the volume (it
     would initialise an empty cluster beside them). Clusters of other majors elsewhere are left alone (the
     pg_upgrade --link layout keeps 17/docker beside 18/docker). Returns a warning when the image does not
     say its major (no PG_MAJOR): the guard cannot check."""
-    volume = next((m[1] for m in desired["mounts"] if m[0] == "volume" and m[2] == desired.get("data_path")), None)
+    volume = data_volume(desired)
     info = engine.volume(volume) if volume else None
     clusters = pg_clusters(info["Mountpoint"]) if info and info.get("Mountpoint") else []
     if not clusters:
