@@ -15,6 +15,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import os
 import tempfile
 
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import daemon_json as dj
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_proxy as dp
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_service as svc
@@ -22,12 +23,8 @@ from ansible_collections.mlinfra.docker_ml.plugins.module_utils import managed_k
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.files import atomic_write, read_bytes
 
 
-class DaemonConfigFailed(Exception):
+class DaemonConfigFailed(MlinfraError):
     """Converging daemon.json failed; extra holds machine-readable details for fail_json."""
-
-    def __init__(self, msg, **extra):
-        super(DaemonConfigFailed, self).__init__(msg)
-        self.extra = extra
 
 
 def plan(path, settings, remove=(), mode="merge", owner=None):

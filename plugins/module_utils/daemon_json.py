@@ -19,8 +19,10 @@ import os
 import shutil
 import time
 
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError
 
-class DaemonJsonError(Exception):
+
+class DaemonJsonError(MlinfraError):
     """daemon.json cannot be read, merged or written as asked; the message says what to do."""
 
 

@@ -23,10 +23,12 @@ import time
 
 from urllib.parse import urlencode
 
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError
+
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
 
-class DockerAPIError(Exception):
+class DockerAPIError(MlinfraError):
     """dockerd answered with an error status; `explanation` is dockerd's own message."""
 
     def __init__(self, status, explanation):
@@ -38,11 +40,11 @@ class DockerNotFound(DockerAPIError):
     """404: no such container, image, network or volume."""
 
 
-class DockerConnectionError(Exception):
+class DockerConnectionError(MlinfraError):
     """The engine could not be reached, or the connection broke mid-request."""
 
 
-class DockerDeadlineExceeded(Exception):
+class DockerDeadlineExceeded(MlinfraError):
     """A streamed answer (a pull) was still coming when its own deadline passed; the request was dropped."""
 
 

@@ -13,6 +13,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import grp
 import pwd
 
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_service as svc
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.docker_api import DockerAPI, DockerAPIError, DockerConnectionError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import package_holds, repositories
@@ -28,8 +29,8 @@ APT_SOURCES = pk.SOURCES_DIR + "/docker.sources"
 DNF_REPO = pk.YUM_REPOS_DIR + "/docker-ce.repo"
 
 
-class EngineError(Exception):
-    pass
+class EngineError(MlinfraError):
+    """Docker Engine cannot be installed or run as asked; the message says what to do."""
 
 
 def is_enterprise_linux(os_release):
@@ -101,12 +102,9 @@ def ensure_repository(host, fam, os_release, arch, params, check_mode):
     """Write keyring + source (or .repo), drop leftovers; return the list of changed paths."""
     key = None
     if fam == "debian":
-        try:
-            key = repositories.repository_key(host, params["gpg_key"],
-                                              key_url(os_release, params["repo_base_url"], params["gpg_key_url"]),
-                                              APT_KEYRING, check_mode, "Docker")
-        except ValueError as exc:
-            raise EngineError(str(exc))
+        key = repositories.repository_key(host, params["gpg_key"],
+                                          key_url(os_release, params["repo_base_url"], params["gpg_key_url"]),
+                                          APT_KEYRING, check_mode, "Docker")
     wanted = repo_files(fam, os_release, arch, params["repo_base_url"], key)
     return repositories.ensure_repository(
         wanted, check_mode, repositories.url_host(params["repo_base_url"]) if fam == "debian" else None,

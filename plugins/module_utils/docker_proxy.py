@@ -12,13 +12,15 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 import re
 
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError
+
 DROPIN = "/etc/systemd/system/docker.service.d/mlinfra-proxy.conf"
 VARIABLES = (("http", "HTTP_PROXY"), ("https", "HTTPS_PROXY"), ("no_proxy", "NO_PROXY"))
 USERINFO = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'\\\\]+$")
 
 
-class ProxyError(Exception):
+class ProxyError(MlinfraError):
     """A proxy setting cannot go into a unit file as given; the message names it."""
 
 

@@ -16,11 +16,13 @@ import re
 import shutil
 import time
 
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError
+
 SERVICE = "docker"
 DOCKERD_LOG = "/var/log/docker.log"
 
 
-class DockerServiceError(Exception):
+class DockerServiceError(MlinfraError):
     """dockerd did not do what was asked; `logs` holds its own last lines."""
 
     def __init__(self, msg, logs=None):

@@ -20,11 +20,13 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 import json
 
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError
+
 SUFFIX = ".managed-keys"
 NOTE = "Keys of daemon.json set by mlinfra.docker_ml, per owner. A key listed here that its owner no longer sets is removed."
 
 
-class RecordError(Exception):
+class RecordError(MlinfraError):
     """The record cannot be read; the message says what to do."""
 
 

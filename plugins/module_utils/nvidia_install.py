@@ -15,6 +15,7 @@ import re
 import shutil
 import tempfile
 
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import InputError, MlinfraError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import daemon_converge, files, nvml, repositories
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import packages as pk
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import for_family, plan_packages
@@ -29,8 +30,8 @@ LEGACY_LISTS = ("nvidia-docker.list", "libnvidia-container.list", "nvidia-contai
                 "nvidia-container-toolkit.list")
 
 
-class ToolkitError(Exception):
-    pass
+class ToolkitError(MlinfraError):
+    """The NVIDIA Container Toolkit cannot be set up as asked; the message says what to do."""
 
 
 def repo_files(fam, arch, base_url, key_bytes):
@@ -101,19 +102,16 @@ RUNTIME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 def check_params(params):
-    """Input checks before anything is touched; raises ToolkitError naming the parameter."""
+    """Input checks before anything is touched; raises InputError naming the parameter."""
     if not RUNTIME_NAME.fullmatch(params["runtime_name"] or ""):
-        raise ToolkitError("runtime_name: %r must be letters, digits, '.', '_' or '-' (it is the name containers "
+        raise InputError("runtime_name: %r must be letters, digits, '.', '_' or '-' (it is the name containers "
                            "use in --runtime)" % params["runtime_name"])
     if not params["runtime_path"] or any(c.isspace() for c in params["runtime_path"]):
-        raise ToolkitError("runtime_path: %r must be a binary name or an absolute path without spaces"
+        raise InputError("runtime_path: %r must be a binary name or an absolute path without spaces"
                            % params["runtime_path"])
     if params["restart_timeout"] < 1:
-        raise ToolkitError("restart_timeout must be at least 1 second, got %d" % params["restart_timeout"])
-    try:
-        pk.check_version_pin(params["version"])
-    except pk.PackagesError as exc:
-        raise ToolkitError(str(exc))
+        raise InputError("restart_timeout must be at least 1 second, got %d" % params["restart_timeout"])
+    pk.check_version_pin(params["version"])
 
 
 def converge(host, params, fam, arch, check_mode):
@@ -121,12 +119,9 @@ def converge(host, params, fam, arch, check_mode):
     result = {"changed": False, "actions": [], "packages": {}, "daemon_config": None, "runtime_binary": None}
     manager = for_family(fam, host.run, host.run_env)
     if params["configure_repo"]:
-        try:
-            key = repositories.repository_key(host, params["gpg_key"],
-                                              params["gpg_key_url"] or params["repo_base_url"].rstrip("/") + "/gpgkey",
-                                              APT_KEYRING, check_mode, "NVIDIA") if fam == "debian" else None
-        except ValueError as exc:
-            raise ToolkitError(str(exc))
+        key = repositories.repository_key(host, params["gpg_key"],
+                                          params["gpg_key_url"] or params["repo_base_url"].rstrip("/") + "/gpgkey",
+                                          APT_KEYRING, check_mode, "NVIDIA") if fam == "debian" else None
         changed = repositories.ensure_repository(
             repo_files(fam, arch, params["repo_base_url"], key), check_mode,
             repositories.url_host(params["repo_base_url"]) if fam == "debian" else None, LEGACY_LISTS)

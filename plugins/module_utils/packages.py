@@ -13,12 +13,14 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import fnmatch
 import re
 
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import InputError, MlinfraError
+
 KEYRING_DIR = "/etc/apt/keyrings"
 SOURCES_DIR = "/etc/apt/sources.list.d"
 YUM_REPOS_DIR = "/etc/yum.repos.d"
 
 
-class PackagesError(Exception):
+class PackagesError(MlinfraError):
     """A repository or version request cannot be satisfied; the message says what to do."""
 
 
@@ -55,8 +57,8 @@ VERSION_PIN = re.compile(r"[A-Za-z0-9.+~:*?_\[\]-]{1,80}")
 def check_version_pin(pattern, where="version"):
     """A pin is a package version or a glob of one; anything else (spaces, ';', quotes) is a typo."""
     if pattern and not VERSION_PIN.fullmatch(pattern):
-        raise PackagesError("%s: %r is not a package version or a glob of one (e.g. 20.10.* or "
-                            "5:27.3.1-1~debian.12~bookworm)" % (where, pattern))
+        raise InputError("%s: %r is not a package version or a glob of one (e.g. 20.10.* or "
+                         "5:27.3.1-1~debian.12~bookworm)" % (where, pattern))
 
 
 def resolve_version(pattern, available):

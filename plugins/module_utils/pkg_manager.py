@@ -9,13 +9,14 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 import re
 
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import packages as pk
 
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "NEEDRESTART_MODE": "a"}
 
 
-class PackageManagerError(Exception):
-    pass
+class PackageManagerError(MlinfraError):
+    """apt or dnf failed or refused; the message carries its own words."""
 
 
 class Apt:

@@ -48,9 +48,9 @@ def repository_key(host, given, url, existing_path, check_mode, what):
             key = host.fetch(url)
         except Exception as exc:  # pylint: disable=broad-except
             if not check_mode:
-                raise ValueError("could not download the %s repository key from %s: %s. Set the key's content "
+                raise pk.PackagesError("could not download the %s repository key from %s: %s. Set the key's content "
                                  "inline, or point the key URL at a mirror" % (what, url, exc))
             return files.read_bytes(existing_path) or b"<key from %s>" % url_host(url).encode()
     if not pk.looks_like_key(key):
-        raise ValueError("the %s repository key is not an OpenPGP public key (armored or binary)" % what)
+        raise pk.PackagesError("the %s repository key is not an OpenPGP public key (armored or binary)" % what)
     return key.encode() if isinstance(key, str) else key

@@ -199,14 +199,10 @@ logs:
   sample: ['failed to start daemon: error initializing graphdriver: no-such-driver']
 """
 
-import socket
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.daemon_converge import (
-    DaemonConfigFailed, converge)
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.daemon_json import DaemonJsonError
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.docker_proxy import ProxyError, secrets
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.managed_keys import RecordError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.daemon_converge import converge
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.docker_proxy import secrets
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError, failure_message
 
 
 def main():
@@ -240,9 +236,8 @@ def main():
         result = converge(run, params["path"], params["settings"], params["remove"], params["mode"],
                           params["backup"], params["restart"], params["restart_timeout"],
                           module.check_mode, params["validate"], owner=params["owner"], proxy=params["proxy"])
-    except (DaemonJsonError, DaemonConfigFailed, RecordError, ProxyError) as exc:
-        extra = getattr(exc, "extra", {})
-        module.fail_json(msg="daemon_config on %s: %s" % (socket.gethostname(), exc), path=params["path"], **extra)
+    except MlinfraError as exc:
+        module.fail_json(msg=failure_message("daemon_config", exc), path=params["path"], **exc.extra)
     diff = result.pop("diff")
     if module._diff and result["changed"]:  # pylint: disable=protected-access
         result["diff"] = diff

@@ -183,14 +183,12 @@ storage_driver:
   sample: overlay2
 """
 
-import socket
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.module_host import ModuleHost
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_install
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.packages import PackagesError, check_version_pin
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError, failure_message
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.packages import check_version_pin
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.packages import parse_os_release
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import PackageManagerError
 
 
 def main():
@@ -220,17 +218,14 @@ def main():
         module.fail_json(msg="repo_base_url must be an http(s):// or file:// URL, got %r" % params["repo_base_url"])
     try:
         check_version_pin(params["version"])
-    except PackagesError as exc:
-        module.fail_json(msg="docker_engine on %s: invalid input, nothing was changed: %s" % (socket.gethostname(), exc))
-    try:
         with open("/etc/os-release", "r", encoding="utf-8") as handle:
             os_release = parse_os_release(handle.read())
         channel = docker_install.choose_channel(params["channel"], os_release)
         dpkg = module.get_bin_path("dpkg") if channel == "upstream" else None  # the repo needs it
         arch = module.run_command([dpkg, "--print-architecture"])[1].strip() if dpkg else None
         result = docker_install.converge(ModuleHost(module), params, os_release, arch, module.check_mode)
-    except (docker_install.EngineError, PackagesError, PackageManagerError, OSError) as exc:
-        module.fail_json(msg="docker_engine on %s: %s" % (socket.gethostname(), exc))
+    except (MlinfraError, OSError) as exc:
+        module.fail_json(msg=failure_message("docker_engine", exc), **getattr(exc, "extra", {}))
     module.exit_json(**result)
 
 

@@ -400,22 +400,19 @@ api_requests:
   sample: 9
 """
 
-import socket
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError, failure_message
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import engine as stack_engine
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.converge import Converger
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.params import SERVICE_OPTIONS, argument_spec, check_params
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.units import StackInputError
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
                            required_one_of=[list(SERVICE_OPTIONS)])
     params = dict(module.params)
-    host = socket.gethostname()
-    converger = None
     try:
         check_params(params)
         params["auths"] = {a["registry"]: {"username": a["username"], "password": a["password"]}
@@ -423,21 +420,12 @@ def main():
         converger = Converger(stack_engine.Engine(params["docker_host"], params["api_version"]), params,
                               module.check_mode)
         result = converger.run()
-    except StackInputError as exc:
-        module.fail_json(msg="ml_stack on %s: invalid input, nothing was changed: %s" % (host, exc))
-    except stack_engine.StackError as exc:
-        partial = converger.summary() if converger else {}
-        partial.pop("diff", None)
-        partial.pop("warnings", None)
-        extra = dict(exc.extra)
-        if "services" in extra:  # health details merge into the per-service results
-            for service, details in extra.pop("services").items():
-                partial.setdefault("services", {}).setdefault(service, {}).update(details)
-        module.fail_json(msg="ml_stack on %s: %s" % (host, exc), **dict(partial, **extra))
+    except MlinfraError as exc:
+        module.fail_json(msg=failure_message("ml_stack", exc), **exc.extra)
     except Exception as exc:  # pylint: disable=broad-except
-        module.fail_json(msg="ml_stack on %s: unexpected error: %s" % (host, exc), exception=traceback.format_exc())
+        module.fail_json(msg=failure_message("ml_stack", "unexpected error: %s" % exc), exception=traceback.format_exc())
     for warning in result.pop("warnings"):
-        module.warn("ml_stack on %s: %s" % (host, warning))
+        module.warn(failure_message("ml_stack", warning))
     diffs = result.pop("diff")
     if module._diff and diffs:  # pylint: disable=protected-access
         result["diff"] = diffs

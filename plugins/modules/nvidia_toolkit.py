@@ -147,16 +147,11 @@ daemon_config:
   sample: {"changed_keys": ["runtimes.nvidia"], "backup_file": null, "restarted": true}
 """
 
-import socket
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.module_host import ModuleHost
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvidia_install
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.daemon_converge import DaemonConfigFailed
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.daemon_json import DaemonJsonError
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.managed_keys import RecordError
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.packages import PackagesError, family, parse_os_release
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import PackageManagerError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError, failure_message
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.packages import family, parse_os_release
 
 
 def main():
@@ -184,11 +179,8 @@ def main():
         dpkg = module.get_bin_path("dpkg")
         arch = module.run_command([dpkg, "--print-architecture"])[1].strip() if dpkg else None
         result = nvidia_install.converge(ModuleHost(module), params, fam, arch, module.check_mode)
-    except (nvidia_install.ToolkitError, PackagesError, PackageManagerError, DaemonJsonError, RecordError,
-            OSError) as exc:
-        module.fail_json(msg="nvidia_toolkit on %s: %s" % (socket.gethostname(), exc))
-    except DaemonConfigFailed as exc:
-        module.fail_json(msg="nvidia_toolkit on %s: %s" % (socket.gethostname(), exc), **exc.extra)
+    except (MlinfraError, OSError) as exc:
+        module.fail_json(msg=failure_message("nvidia_toolkit", exc), **getattr(exc, "extra", {}))
     diff = result.pop("diff")
     if module._diff and any(d["before"] != d["after"] for d in diff):  # pylint: disable=protected-access
         result["diff"] = diff

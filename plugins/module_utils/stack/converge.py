@@ -14,7 +14,7 @@ import time
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvml
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import compare, health, preflight, rotation, secrets, spec
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.engine import StackError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackError
 
 
 # One-shot schema check + upgrade in the MLflow image. `mlflow db upgrade` is alembic's upgrade to head
@@ -67,6 +67,25 @@ class Converger:
         self.results, self.diffs, self.host_changes, self.warnings = {}, [], [], []
 
     def run(self):
+        """The run's result; a StackError raised on the way carries what was done until then in its extras."""
+        try:
+            return self._run()
+        except StackError as exc:
+            exc.extra = self.failure_extras(exc.extra)
+            raise
+
+    def failure_extras(self, extra):
+        """The summary so far (no diff or warnings) with the error's extras; per-service details (health,
+        logs) merge into the per-service results."""
+        partial = self.summary()
+        partial.pop("diff", None)
+        partial.pop("warnings", None)
+        extra = dict(extra)
+        for service, details in extra.pop("services", {}).items():
+            partial["services"].setdefault(service, {}).update(details)
+        return dict(partial, **extra)
+
+    def _run(self):
         directory = os.path.join(self.params["secrets_dir"], self.params["project"])
         if self.params["state"] == "absent":
             return self.absent(spec.desired_state(self.params, _absent_secrets(self.params)))

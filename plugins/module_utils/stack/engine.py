@@ -16,14 +16,7 @@ from urllib.parse import quote
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.docker_api import (
     DockerAPI, DockerAPIError, DockerConnectionError, DockerDeadlineExceeded, DockerNotFound, config_auth, demux,
     registry_auth_header, stream_errors)
-
-
-class StackError(Exception):
-    """Docker refused or a service did not come up; extra carries details (logs, states)."""
-
-    def __init__(self, msg, **extra):
-        super(StackError, self).__init__(msg)
-        self.extra = extra
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackError
 
 
 def split_image(image):

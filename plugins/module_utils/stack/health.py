@@ -11,7 +11,7 @@ import datetime
 import json
 import time
 
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.engine import StackError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackError
 
 from ansible.module_utils.urls import open_url
 

@@ -10,7 +10,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 import re
 
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.units import StackInputError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackInputError
 
 COMMON = dict(
     image=dict(type="str", required=True), env=dict(type="dict", default={}), ports=dict(type="list", elements="str"),

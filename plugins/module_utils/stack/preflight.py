@@ -14,7 +14,8 @@ import socket
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import services
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.compare import env_dict
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.engine import StackError, registry_of
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.engine import registry_of
 
 
 def pull_images(engine, images, policy, auths, check_mode, timeout):

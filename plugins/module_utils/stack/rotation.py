@@ -14,7 +14,7 @@ import base64
 import http.client
 import json
 
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.engine import StackError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.health import container_address
 
 POSTGRES_DONE = "postgres password rotated in the running server"

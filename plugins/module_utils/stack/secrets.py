@@ -12,7 +12,7 @@ import os
 import secrets as pysecrets
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import files
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.units import StackInputError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackInputError
 
 PLACEHOLDER = "(generated on the first real run)"
 

@@ -10,7 +10,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 import re
 
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.units import StackInputError, duration_ns
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackInputError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.units import duration_ns
 
 SERVICE_UID = 999  # the official postgres and redis images run their server as uid/gid 999
 MLFLOW_PORT = 5000

@@ -13,8 +13,9 @@ import json
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import services
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.compare import env_dict
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackInputError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.units import (
-    StackInputError, duration_ns, nano_cpus, parse_port, parse_ulimit, size_bytes)
+    duration_ns, nano_cpus, parse_port, parse_ulimit, size_bytes)
 
 SERVICES = ("postgres", "redis", "mlflow", "tf_serving")
 # Dependency order: each phase is converged and health-gated before the next one starts.

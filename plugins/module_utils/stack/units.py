@@ -9,9 +9,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 import re
 
-
-class StackInputError(ValueError):
-    """A parameter value is malformed; the message names the parameter and the value."""
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackInputError
 
 
 _SIZE = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024 ** 2, "mb": 1024 ** 2, "g": 1024 ** 3, "gb": 1024 ** 3,

@@ -4,6 +4,7 @@ import pytest
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import daemon_json as dj
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvidia_install as ni
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import InputError
 
 KEY = b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBF\n-----END PGP PUBLIC KEY BLOCK-----\n"
 
@@ -63,7 +64,7 @@ GOOD = {"runtime_name": "nvidia", "runtime_path": "nvidia-container-runtime", "r
     ({"restart_timeout": 0}, "restart_timeout"), ({"version": "1.17; reboot"}, "version"),
 ])
 def test_bad_input_is_refused_naming_the_parameter(override, named):
-    with pytest.raises(ni.ToolkitError, match="^" + named):
+    with pytest.raises(InputError, match="^" + named):
         ni.check_params(dict(GOOD, **override))
 
 

@@ -8,7 +8,8 @@ Postgres guard reads real files; removing a volume that does not exist is a 404.
 import itertools
 import os
 
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.engine import StackError, create_body
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.engine import create_body
 
 MUTATING = {"create_network", "remove_network", "create_volume", "remove_volume", "create", "start", "stop",
             "restart", "remove", "update", "run_once", "exec"}

@@ -10,7 +10,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import rotation, spec
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.converge import Converger
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.engine import StackError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.params import argument_spec
 
 from fake_engine import FakeEngine  # pylint: disable=import-error

@@ -3,7 +3,8 @@
 
 import pytest
 
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.engine import Engine, StackError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.engine import Engine
 
 
 def test_engine_not_running_at_first_request_says_so(tmp_path):

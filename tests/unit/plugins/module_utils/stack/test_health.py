@@ -3,7 +3,7 @@
 import pytest
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import health
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.engine import StackError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackError
 
 
 class FakeEngine:

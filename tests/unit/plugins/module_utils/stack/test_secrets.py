@@ -5,7 +5,7 @@ import os
 import pytest
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import secrets
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.units import StackInputError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackInputError
 
 
 def params(**services):

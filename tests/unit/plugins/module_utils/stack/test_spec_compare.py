@@ -5,7 +5,7 @@ import copy
 import pytest
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import compare, spec
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.units import StackInputError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackInputError
 
 SECRETS = {"postgres_password": "pgpw", "redis_password": "rdpw", "mlflow_db_password": "pgpw",
            "mlflow_admin_password": "adminpw", "mlflow_secret_key": "key"}
