@@ -15,7 +15,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import os
 import tempfile
 
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import InputError, MlinfraError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import daemon_json as dj
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_proxy as dp
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_service as svc
@@ -25,6 +25,11 @@ from ansible_collections.mlinfra.docker_ml.plugins.module_utils.files import ato
 
 class DaemonConfigFailed(MlinfraError):
     """Converging daemon.json failed; extra holds machine-readable details for fail_json."""
+
+
+def check_restart_timeout(timeout):
+    if timeout < 1:
+        raise InputError("restart_timeout must be at least 1 second, got %d" % timeout)
 
 
 def plan(path, settings, remove=(), mode="merge", owner=None):

@@ -13,12 +13,12 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import grp
 import pwd
 
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import InputError, MlinfraError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_service as svc
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.docker_api import DockerAPI, DockerAPIError, DockerConnectionError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import package_holds, repositories
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import packages as pk
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import for_family, plan_packages
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import ensure_packages, for_family
 
 DISTRO_PACKAGES = {"debian": ["docker.io"], "redhat": ["moby-engine"]}
 UPSTREAM_PACKAGES = ["docker-ce", "docker-ce-cli", "containerd.io"]
@@ -111,37 +111,6 @@ def ensure_repository(host, fam, os_release, arch, params, check_mode):
         legacy_keyrings=("/etc/apt/trusted.gpg.d/docker*.gpg",))
 
 
-def _resolve(manager, package, pattern):
-    versions = manager.available(package)
-    if not versions and not manager.updated:
-        manager.update()
-        versions = manager.available(package)
-    return pk.resolve_version(pattern, versions) if pattern else None
-
-
-def ensure_packages(manager, packages, state, pin, check_mode, recommends, release=()):
-    """Install/upgrade/remove; return [(package, action, from, to)] for changed packages and
-    {package: version installed before}. Holds on packages in release (ours) are lifted for the change."""
-    full = plan_packages(manager, packages, state, pin, PINNED, release)
-    plan = [entry for entry in full if entry[1]]
-    before = {package: current for package, _action, current, _wanted in full}
-    if check_mode or not plan:
-        return plan, before
-    ours = [p for p, _a, _c, _w in plan if p in release and p in manager.held]
-    if ours:
-        manager.hold(ours, on=False)
-    removals = [p for p, action, _c, _w in plan if action == "remove"]
-    if removals:
-        manager.remove(removals)
-    installs = [(p, w) for p, action, _c, w in plan if action in ("install", "upgrade")]
-    if installs:
-        if any(not manager.available(p) for p, _w in installs) and not manager.updated:
-            manager.update()
-        specs = [manager.spec(p, _resolve(manager, p, w) if w and p in PINNED else None) for p, w in installs]
-        manager.install(specs, recommends)
-    return plan, before
-
-
 def ensure_service(host, check_mode):
     """Docker enabled at boot and running; return the list of actions taken."""
     actions = []
@@ -210,11 +179,22 @@ def engine_facts(api=None):
     return facts
 
 
-def converge(host, params, os_release, arch, check_mode):
+def check_params(params):
+    """Input checks the argument spec cannot express, before anything is read or touched."""
+    if params["state"] == "latest" and params["version"]:
+        raise InputError("state=latest and a version pin contradict each other: drop one of them")
+    if params["hold"] and params["state"] == "latest":
+        raise InputError("hold=true and state=latest contradict each other (a hold stops upgrades): drop one of them")
+    if not params["repo_base_url"].startswith(("http://", "https://", "file://")):
+        raise InputError("repo_base_url must be an http(s):// or file:// URL, got %r" % params["repo_base_url"])
+    pk.check_version_pin(params["version"])
+
+
+def converge(host, params, check_mode):
+    os_release = host.os_release()
     fam = pk.family(os_release)
     channel = choose_channel(params["channel"], os_release)
-    if params["hold"] and params["state"] == "latest":
-        raise EngineError("hold=true and state=latest contradict each other (a hold stops upgrades): drop one of them")
+    arch = host.architecture() if channel == "upstream" else None  # only the upstream repository needs it
     manager = for_family(fam, host.run, host.run_env)
     result = {"changed": False, "actions": [], "repo_changed": [], "packages": {}, "channel": channel}
     params = dict(params, channel=channel)
@@ -228,7 +208,7 @@ def converge(host, params, os_release, arch, check_mode):
     engine = hold_packages(channel, fam)
     release = package_holds.movable(engine, params["hold"], package_holds.recorded())
     plan, before = ensure_packages(manager, wanted, params["state"], params["version"], check_mode,
-                                   params["install_recommends"], release)
+                                   params["install_recommends"], PINNED, release)
     result["actions"] += ["%s %s%s" % (action, pkg, "=" + to if to else "") for pkg, action, _f, to in plan]
     if params["state"] != "absent":
         result["actions"] += package_holds.ensure_holds(manager, engine, params["hold"], check_mode)

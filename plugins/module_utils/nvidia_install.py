@@ -18,7 +18,7 @@ import tempfile
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import InputError, MlinfraError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import daemon_converge, files, nvml, repositories
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import packages as pk
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import for_family, plan_packages
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import ensure_packages, for_family
 
 PACKAGES = ["nvidia-container-toolkit", "nvidia-container-toolkit-base", "libnvidia-container-tools",
             "libnvidia-container1"]
@@ -109,13 +109,13 @@ def check_params(params):
     if not params["runtime_path"] or any(c.isspace() for c in params["runtime_path"]):
         raise InputError("runtime_path: %r must be a binary name or an absolute path without spaces"
                            % params["runtime_path"])
-    if params["restart_timeout"] < 1:
-        raise InputError("restart_timeout must be at least 1 second, got %d" % params["restart_timeout"])
+    daemon_converge.check_restart_timeout(params["restart_timeout"])
     pk.check_version_pin(params["version"])
 
 
-def converge(host, params, fam, arch, check_mode):
-    check_params(params)
+def converge(host, params, check_mode):
+    fam = pk.family(host.os_release())
+    arch = host.architecture()
     result = {"changed": False, "actions": [], "packages": {}, "daemon_config": None, "runtime_binary": None}
     manager = for_family(fam, host.run, host.run_env)
     if params["configure_repo"]:
@@ -130,12 +130,8 @@ def converge(host, params, fam, arch, check_mode):
             manager.update()
     plan = []
     if params["install_packages"]:
-        plan = [p for p in plan_packages(manager, PACKAGES, "present", params["version"], PACKAGES) if p[1]]
+        plan = ensure_packages(manager, PACKAGES, "present", params["version"], check_mode, False, PACKAGES)[0]
         result["actions"] += ["install %s%s" % (p, "=" + w if w else "") for p, _a, _c, w in plan]
-        if plan and not check_mode:
-            if not manager.updated:
-                manager.update()
-            manager.install([manager.spec(p, params["version"]) for p, _a, _c, _w in plan])
         result["packages"] = {p: manager.installed(p) for p in PACKAGES}
     binary = nvml.runtime_binary()
     result["runtime_binary"] = binary

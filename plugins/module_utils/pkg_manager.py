@@ -211,3 +211,36 @@ def plan_packages(manager, packages, state, pin=None, pinned=(), release=()):
         else:
             actions.append((package, None, current, current))
     return actions
+
+
+def _resolve(manager, package, pattern):
+    versions = manager.available(package)
+    if not versions and not manager.updated:
+        manager.update()
+        versions = manager.available(package)
+    return pk.resolve_version(pattern, versions) if pattern else None
+
+
+def ensure_packages(manager, packages, state, pin, check_mode, recommends, pinned, release=()):
+    """Install/upgrade/remove; return [(package, action, from, to)] for changed packages and
+    {package: version installed before}. The packages in `pinned` are installed at the newest available
+    version matching pin (one exact version for all of them). Holds on packages in release (ours) are
+    lifted for the change."""
+    full = plan_packages(manager, packages, state, pin, pinned, release)
+    plan = [entry for entry in full if entry[1]]
+    before = {package: current for package, _action, current, _wanted in full}
+    if check_mode or not plan:
+        return plan, before
+    ours = [p for p, _a, _c, _w in plan if p in release and p in manager.held]
+    if ours:
+        manager.hold(ours, on=False)
+    removals = [p for p, action, _c, _w in plan if action == "remove"]
+    if removals:
+        manager.remove(removals)
+    installs = [(p, w) for p, action, _c, w in plan if action in ("install", "upgrade")]
+    if installs:
+        if any(not manager.available(p) for p, _w in installs) and not manager.updated:
+            manager.update()
+        specs = [manager.spec(p, _resolve(manager, p, w) if w and p in pinned else None) for p, w in installs]
+        manager.install(specs, recommends)
+    return plan, before

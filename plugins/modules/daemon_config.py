@@ -200,7 +200,7 @@ logs:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.daemon_converge import converge
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import daemon_converge
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.docker_proxy import secrets
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError, failure_message
 
@@ -225,17 +225,17 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    if params["restart_timeout"] < 1:
-        module.fail_json(msg="restart_timeout must be at least 1 second, got %d" % params["restart_timeout"])
 
     def run(argv):
         return module.run_command(argv)
 
     try:
-        module.no_log_values.update(secrets(params["proxy"]))
-        result = converge(run, params["path"], params["settings"], params["remove"], params["mode"],
-                          params["backup"], params["restart"], params["restart_timeout"],
-                          module.check_mode, params["validate"], owner=params["owner"], proxy=params["proxy"])
+        module.no_log_values.update(secrets(params["proxy"]))  # before anything can fail with them in a message
+        daemon_converge.check_restart_timeout(params["restart_timeout"])
+        result = daemon_converge.converge(run, params["path"], params["settings"], params["remove"], params["mode"],
+                                          params["backup"], params["restart"], params["restart_timeout"],
+                                          module.check_mode, params["validate"], owner=params["owner"],
+                                          proxy=params["proxy"])
     except MlinfraError as exc:
         module.fail_json(msg=failure_message("daemon_config", exc), path=params["path"], **exc.extra)
     diff = result.pop("diff")

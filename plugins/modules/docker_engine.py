@@ -187,8 +187,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.module_host import ModuleHost
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_install
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError, failure_message
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.packages import check_version_pin
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.packages import parse_os_release
 
 
 def main():
@@ -211,19 +209,9 @@ def main():
         ),
         supports_check_mode=True,
     )
-    params = module.params
-    if params["state"] == "latest" and params["version"]:
-        module.fail_json(msg="state=latest and a version pin contradict each other: drop one of them")
-    if not params["repo_base_url"].startswith(("http://", "https://", "file://")):
-        module.fail_json(msg="repo_base_url must be an http(s):// or file:// URL, got %r" % params["repo_base_url"])
     try:
-        check_version_pin(params["version"])
-        with open("/etc/os-release", "r", encoding="utf-8") as handle:
-            os_release = parse_os_release(handle.read())
-        channel = docker_install.choose_channel(params["channel"], os_release)
-        dpkg = module.get_bin_path("dpkg") if channel == "upstream" else None  # the repo needs it
-        arch = module.run_command([dpkg, "--print-architecture"])[1].strip() if dpkg else None
-        result = docker_install.converge(ModuleHost(module), params, os_release, arch, module.check_mode)
+        docker_install.check_params(module.params)
+        result = docker_install.converge(ModuleHost(module), module.params, module.check_mode)
     except (MlinfraError, OSError) as exc:
         module.fail_json(msg=failure_message("docker_engine", exc), **getattr(exc, "extra", {}))
     module.exit_json(**result)

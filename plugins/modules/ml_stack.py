@@ -415,8 +415,6 @@ def main():
     params = dict(module.params)
     try:
         check_params(params)
-        params["auths"] = {a["registry"]: {"username": a["username"], "password": a["password"]}
-                           for a in params["registry_auth"]}
         converger = Converger(stack_engine.Engine(params["docker_host"], params["api_version"]), params,
                               module.check_mode)
         result = converger.run()

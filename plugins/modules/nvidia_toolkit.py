@@ -151,7 +151,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.module_host import ModuleHost
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvidia_install
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError, failure_message
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.packages import family, parse_os_release
 
 
 def main():
@@ -172,13 +171,9 @@ def main():
         ),
         supports_check_mode=True,
     )
-    params = module.params
     try:
-        with open("/etc/os-release", "r", encoding="utf-8") as handle:
-            fam = family(parse_os_release(handle.read()))
-        dpkg = module.get_bin_path("dpkg")
-        arch = module.run_command([dpkg, "--print-architecture"])[1].strip() if dpkg else None
-        result = nvidia_install.converge(ModuleHost(module), params, fam, arch, module.check_mode)
+        nvidia_install.check_params(module.params)
+        result = nvidia_install.converge(ModuleHost(module), module.params, module.check_mode)
     except (MlinfraError, OSError) as exc:
         module.fail_json(msg=failure_message("nvidia_toolkit", exc), **getattr(exc, "extra", {}))
     diff = result.pop("diff")

@@ -15,6 +15,7 @@ import time
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvml
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import compare, health, preflight, rotation, secrets, spec
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.params import registry_auths
 
 
 # One-shot schema check + upgrade in the MLflow image. `mlflow db upgrade` is alembic's upgrade to head
@@ -95,7 +96,7 @@ class Converger:
         values, writes = secrets.plan(self.params, directory, self.check_mode)
         chosen = spec.service_params(self.params, gpu_facts)
         images, pulled = preflight.pull_images(self.engine, {s: p["image"] for s, p in chosen.items()}, self.params["pull"],
-                                               self.params.get("auths") or {}, self.check_mode, self.params["pull_timeout"])
+                                               registry_auths(self.params), self.check_mode, self.params["pull_timeout"])
         desired = spec.desired_state(self.params, values, gpu_facts, images)
         self.network = self.engine.network(self.network_name)
         self.network_id = self.network["Id"] if self.network else None

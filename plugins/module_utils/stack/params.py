@@ -80,3 +80,8 @@ def check_params(params):
     for service in SERVICE_OPTIONS:
         if params.get(service) and ":latest" in params[service]["image"]:
             raise StackInputError("%s.image: %r uses the 'latest' tag; pin a version" % (service, params[service]["image"]))
+
+
+def registry_auths(params):
+    """registry_auth as {registry: {username, password}}, the shape image pulls take."""
+    return {a["registry"]: {"username": a["username"], "password": a["password"]} for a in params.get("registry_auth") or []}

@@ -1,6 +1,7 @@
 """docker_install pieces that need no host: engine facts from the socket, the package plan's reuse."""
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_install
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import pkg_manager
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.docker_api import DockerAPI
 
 
@@ -29,6 +30,6 @@ class Manager:
 
 def test_no_op_package_plan_reports_versions_without_asking_twice():
     manager = Manager({"docker.io": "20.10.24+dfsg1-1+deb12u1", "python3-docker": "5.0.3-1"})
-    plan, before = docker_install.ensure_packages(manager, ["docker.io", "python3-docker"], "present", "20.10.*",
-                                                  False, False)
+    plan, before = pkg_manager.ensure_packages(manager, ["docker.io", "python3-docker"], "present", "20.10.*",
+                                               False, False, docker_install.PINNED)
     assert plan == [] and before == manager.versions and manager.asked == ["docker.io", "python3-docker"]

@@ -26,9 +26,7 @@ def module_params(tmp_path, **raw):
     raw.setdefault("health_timeout", 5)
     result = ArgumentSpecValidator(argument_spec()).validate(raw)
     assert not result.error_messages, result.error_messages
-    params = dict(result.validated_parameters)
-    params["auths"] = {}
-    return params
+    return dict(result.validated_parameters)
 
 
 @pytest.fixture
