@@ -17,16 +17,17 @@ from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import In
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_service as svc
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.docker_api import DockerAPI, DockerAPIError, DockerConnectionError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import package_holds, repositories
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils import packages as pk
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import os_release as distro
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import package_versions as pins
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import ensure_packages, for_family
 
 DISTRO_PACKAGES = {"debian": ["docker.io"], "redhat": ["moby-engine"]}
 UPSTREAM_PACKAGES = ["docker-ce", "docker-ce-cli", "containerd.io"]
 UPSTREAM_PLUGINS = ["docker-buildx-plugin", "docker-compose-plugin"]
 PINNED = ("docker.io", "moby-engine", "docker-ce", "docker-ce-cli")
-APT_KEYRING = pk.KEYRING_DIR + "/docker.asc"
-APT_SOURCES = pk.SOURCES_DIR + "/docker.sources"
-DNF_REPO = pk.YUM_REPOS_DIR + "/docker-ce.repo"
+APT_KEYRING = repositories.KEYRING_DIR + "/docker.asc"
+APT_SOURCES = repositories.SOURCES_DIR + "/docker.sources"
+DNF_REPO = repositories.YUM_REPOS_DIR + "/docker-ce.repo"
 
 
 class EngineError(MlinfraError):
@@ -35,7 +36,7 @@ class EngineError(MlinfraError):
 
 def is_enterprise_linux(os_release):
     """RHEL and its rebuilds (CentOS Stream, Rocky, Alma): dnf hosts that are not Fedora."""
-    return pk.family(os_release) == "redhat" and os_release.get("ID") != "fedora"
+    return distro.family(os_release) == "redhat" and os_release.get("ID") != "fedora"
 
 
 def choose_channel(channel, os_release):
@@ -89,8 +90,8 @@ def repo_files(fam, os_release, arch, base_url, key_bytes):
         if not suite:
             raise EngineError("/etc/os-release has no VERSION_CODENAME; cannot pick the docker-ce suite")
         return {APT_KEYRING: key_bytes,
-                APT_SOURCES: pk.deb822_source(root, suite, "stable", APT_KEYRING, arch)}
-    return {DNF_REPO: pk.dnf_repo("docker-ce-stable", "Docker CE Stable - $basearch",
+                APT_SOURCES: repositories.deb822_source(root, suite, "stable", APT_KEYRING, arch)}
+    return {DNF_REPO: repositories.dnf_repo("docker-ce-stable", "Docker CE Stable - $basearch",
                                   root + "/$releasever/$basearch/stable", root + "/gpg")}
 
 
@@ -187,12 +188,12 @@ def check_params(params):
         raise InputError("hold=true and state=latest contradict each other (a hold stops upgrades): drop one of them")
     if not params["repo_base_url"].startswith(("http://", "https://", "file://")):
         raise InputError("repo_base_url must be an http(s):// or file:// URL, got %r" % params["repo_base_url"])
-    pk.check_version_pin(params["version"])
+    pins.check_version_pin(params["version"])
 
 
 def converge(host, params, check_mode):
     os_release = host.os_release()
-    fam = pk.family(os_release)
+    fam = distro.family(os_release)
     channel = choose_channel(params["channel"], os_release)
     arch = host.architecture() if channel == "upstream" else None  # only the upstream repository needs it
     manager = for_family(fam, host.run, host.run_env)

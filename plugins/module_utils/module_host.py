@@ -10,7 +10,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 import shutil
 
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.packages import parse_os_release
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.os_release import parse_os_release
 
 
 class ModuleHost:

@@ -16,15 +16,16 @@ import shutil
 import tempfile
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import InputError, MlinfraError
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils import daemon_converge, files, nvml, repositories
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils import packages as pk
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import daemon_converge, files, nvidia_runtime, repositories
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import os_release as distro
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import package_versions as pins
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import ensure_packages, for_family
 
 PACKAGES = ["nvidia-container-toolkit", "nvidia-container-toolkit-base", "libnvidia-container-tools",
             "libnvidia-container1"]
-APT_KEYRING = pk.KEYRING_DIR + "/nvidia-container-toolkit.asc"
-APT_SOURCES = pk.SOURCES_DIR + "/nvidia-container-toolkit.sources"
-DNF_REPO = pk.YUM_REPOS_DIR + "/nvidia-container-toolkit.repo"
+APT_KEYRING = repositories.KEYRING_DIR + "/nvidia-container-toolkit.asc"
+APT_SOURCES = repositories.SOURCES_DIR + "/nvidia-container-toolkit.sources"
+DNF_REPO = repositories.YUM_REPOS_DIR + "/nvidia-container-toolkit.repo"
 OWNER = "nvidia_toolkit"  # its name in daemon.json's managed-keys record
 LEGACY_LISTS = ("nvidia-docker.list", "libnvidia-container.list", "nvidia-container-runtime.list",
                 "nvidia-container-toolkit.list")
@@ -40,22 +41,11 @@ def repo_files(fam, arch, base_url, key_bytes):
     if fam == "debian":
         if not arch:
             raise ToolkitError("cannot tell the host's architecture (dpkg --print-architecture)")
-        source = pk.deb822_source("%s/stable/deb/%s" % (base, arch), "/", None, APT_KEYRING)
+        source = repositories.deb822_source("%s/stable/deb/%s" % (base, arch), "/", None, APT_KEYRING)
         return {APT_KEYRING: key_bytes, APT_SOURCES: source}
     # NVIDIA's own .repo checks the metadata's signature too (repo_gpgcheck=1), not only the packages'.
-    return {DNF_REPO: pk.dnf_repo("nvidia-container-toolkit", "NVIDIA Container Toolkit",
+    return {DNF_REPO: repositories.dnf_repo("nvidia-container-toolkit", "NVIDIA Container Toolkit",
                                   base + "/stable/rpm/$basearch", base + "/gpgkey", repo_gpgcheck=True)}
-
-
-def runtime_settings(runtime_name, runtime_path, default_runtime, cdi):
-    """What nvidia-ctk would set, as a merge into daemon.json (pure). Other 'features' keys are kept
-    by the merge, unlike `nvidia-ctk runtime configure --enable-cdi` before 2026."""
-    settings = {"runtimes": {runtime_name: {"path": runtime_path, "args": []}}}
-    if default_runtime:
-        settings["default-runtime"] = runtime_name
-    if cdi:
-        settings["features"] = {"cdi": True}
-    return settings
 
 
 CDI_REFRESH_UNIT = "nvidia-cdi-refresh.service"  # toolkit >= 1.18: regenerates /var/run/cdi/nvidia.yaml itself
@@ -110,11 +100,11 @@ def check_params(params):
         raise InputError("runtime_path: %r must be a binary name or an absolute path without spaces"
                            % params["runtime_path"])
     daemon_converge.check_restart_timeout(params["restart_timeout"])
-    pk.check_version_pin(params["version"])
+    pins.check_version_pin(params["version"])
 
 
 def converge(host, params, check_mode):
-    fam = pk.family(host.os_release())
+    fam = distro.family(host.os_release())
     arch = host.architecture()
     result = {"changed": False, "actions": [], "packages": {}, "daemon_config": None, "runtime_binary": None}
     manager = for_family(fam, host.run, host.run_env)
@@ -133,13 +123,13 @@ def converge(host, params, check_mode):
         plan = ensure_packages(manager, PACKAGES, "present", params["version"], check_mode, False, PACKAGES)[0]
         result["actions"] += ["install %s%s" % (p, "=" + w if w else "") for p, _a, _c, w in plan]
         result["packages"] = {p: manager.installed(p) for p in PACKAGES}
-    binary = nvml.runtime_binary()
+    binary = nvidia_runtime.runtime_binary()
     result["runtime_binary"] = binary
     if params["default_runtime"] and binary is None and not (check_mode and plan):
         raise ToolkitError("default_runtime=true but %s is not on this host, and dockerd would fail every "
                            "container with it. daemon.json was left untouched. Install the toolkit first "
-                           "(install_packages=true) or set default_runtime=false" % nvml.RUNTIME_BINARY)
-    settings = runtime_settings(params["runtime_name"], params["runtime_path"], params["default_runtime"], params["cdi"])
+                           "(install_packages=true) or set default_runtime=false" % nvidia_runtime.RUNTIME_BINARY)
+    settings = nvidia_runtime.runtime_settings(params["runtime_name"], params["runtime_path"], params["default_runtime"], params["cdi"])
     # Recorded as ours, so default_runtime or cdi turned off later removes the key (managed_keys).
     daemon = daemon_converge.converge(host.run, params["daemon_json"], settings, backup=params["backup"],
                                       restart=params["restart"], timeout=params["restart_timeout"],

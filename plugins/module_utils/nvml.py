@@ -12,7 +12,6 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import ctypes
 import hashlib
 import os
-import shutil
 import sys
 
 # Where gpu_facts' action plugin ships the controller's nvidia-ml-py (pynvml.py); first on sys.path,
@@ -20,8 +19,6 @@ import sys
 EXTRA_PATH = "/opt/mlinfra/python"
 DRIVER_LIBRARY = "libnvidia-ml.so.1"  # the name pynvml loads on Linux
 KERNEL_MODULE = "/sys/module/nvidia"  # present while the kernel driver is loaded (NVML checks it first)
-RUNTIME_BINARY = "nvidia-container-runtime"
-RUNTIME_DIRS = ("/usr/bin", "/usr/local/bin", "/usr/sbin", "/usr/local/nvidia/toolkit")
 
 
 def load_pynvml():
@@ -84,17 +81,6 @@ def cuda_version(number):
     if not number:
         return None
     return "%d.%d" % (number // 1000, (number % 1000) // 10)
-
-
-def runtime_binary(path_env=None):
-    found = shutil.which(RUNTIME_BINARY, path=path_env)
-    if found:
-        return found
-    for directory in RUNTIME_DIRS:
-        candidate = os.path.join(directory, RUNTIME_BINARY)
-        if os.access(candidate, os.X_OK):
-            return candidate
-    return None
 
 
 LIBRARY_MISSING = "the NVIDIA driver library (libnvidia-ml.so) is not installed"

@@ -10,7 +10,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import re
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils import packages as pk
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import package_versions as pins
 
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "NEEDRESTART_MODE": "a"}
 
@@ -49,7 +49,7 @@ class Apt:
 
     def available(self, package):
         rc, out, _err = self.run(["apt-cache", "madison", package])
-        return pk.parse_madison(out) if rc == 0 else []
+        return pins.parse_madison(out) if rc == 0 else []
 
     def candidate(self, package):
         versions = self.available(package)
@@ -78,7 +78,7 @@ class Apt:
 
     @staticmethod
     def spec(package, version):
-        return pk.apt_spec(package, version)
+        return pins.apt_spec(package, version)
 
 
 class Dnf:
@@ -144,7 +144,7 @@ class Dnf:
 
     @staticmethod
     def spec(package, version):
-        return pk.dnf_spec(package, version)
+        return pins.dnf_spec(package, version)
 
 
 def for_family(name, run, run_env):
@@ -199,7 +199,7 @@ def plan_packages(manager, packages, state, pin=None, pinned=(), release=()):
                 raise _held_blocks(manager, package, current, "state=absent would remove it")
             actions.append((package, "remove" if current else None, current, None))
             continue
-        if current is None or (pattern and not pk.version_matches(current, pattern)):
+        if current is None or (pattern and not pins.version_matches(current, pattern)):
             if held:
                 raise _held_blocks(manager, package, current, "the requested version %s needs another one" % pattern
                                    if current else "installing it would change the hold")
@@ -218,7 +218,7 @@ def _resolve(manager, package, pattern):
     if not versions and not manager.updated:
         manager.update()
         versions = manager.available(package)
-    return pk.resolve_version(pattern, versions) if pattern else None
+    return pins.resolve_version(pattern, versions) if pattern else None
 
 
 def ensure_packages(manager, packages, state, pin, check_mode, recommends, pinned, release=()):

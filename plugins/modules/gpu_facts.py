@@ -110,6 +110,7 @@ nvml_shipped:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvidia_runtime
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvml as nvml_utils
 
 try:
@@ -126,7 +127,7 @@ def main():
     pynvml, reason = nvml_utils.load_pynvml()
     bindings = nvml_utils.bindings(pynvml)
     facts = nvml_utils.host_gpus(pynvml, reason, bindings["library"])
-    facts["runtime_binary"] = nvml_utils.runtime_binary()
+    facts["runtime_binary"] = nvidia_runtime.runtime_binary()
     if module.params["select"]:
         try:
             facts["selected"] = nvml_utils.as_selection(jmespath.search(module.params["select"], facts["gpus"]))

@@ -14,8 +14,8 @@ import time
 from urllib.parse import quote
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.docker_api import (
-    DockerAPI, DockerAPIError, DockerConnectionError, DockerDeadlineExceeded, DockerNotFound, config_auth, demux,
-    registry_auth_header, stream_errors)
+    DockerAPI, DockerAPIError, DockerConnectionError, DockerDeadlineExceeded, DockerNotFound, demux, stream_errors)
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.registry_auth import config_auth, registry_auth_header
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackError
 
 

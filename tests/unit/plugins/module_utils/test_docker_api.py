@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_api
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_api, registry_auth
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.docker_api import (
     DockerAPI, DockerAPIError, DockerConnectionError, DockerNotFound)
 
@@ -94,10 +94,10 @@ def test_unsupported_base_urls_say_what_works(url):
 def test_config_auth_from_docker_login(tmp_path):
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"auths": {"registry:5000": {"auth": base64.b64encode(b"bob:s3:cret").decode()}}}))
-    assert docker_api.config_auth("registry:5000", str(config)) == {
+    assert registry_auth.config_auth("registry:5000", str(config)) == {
         "username": "bob", "password": "s3:cret", "serveraddress": "registry:5000"}
-    assert docker_api.config_auth("other:5000", str(config)) is None
-    assert docker_api.config_auth("registry:5000", str(tmp_path / "none.json")) is None
+    assert registry_auth.config_auth("other:5000", str(config)) is None
+    assert registry_auth.config_auth("registry:5000", str(tmp_path / "none.json")) is None
 
 
 def test_config_auth_asks_the_credential_helper(tmp_path):
@@ -108,11 +108,11 @@ def test_config_auth_asks_the_credential_helper(tmp_path):
     def run(argv, data):
         calls.append((argv, data))
         return 0, json.dumps({"Username": "AWS", "Secret": "tok"}).encode()
-    assert docker_api.config_auth("ecr.example", str(config), run) == {
+    assert registry_auth.config_auth("ecr.example", str(config), run) == {
         "username": "AWS", "password": "tok", "serveraddress": "ecr.example"}
     assert calls == [(["docker-credential-ecr-login", "get"], b"ecr.example")]
 
 
 def test_registry_auth_header_round_trips():
-    header = docker_api.registry_auth_header({"username": "u", "password": "p"})
+    header = registry_auth.registry_auth_header({"username": "u", "password": "p"})
     assert json.loads(base64.urlsafe_b64decode(header)) == {"username": "u", "password": "p"}

@@ -3,6 +3,7 @@
 import pytest
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import daemon_json as dj
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvidia_runtime
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvidia_install as ni
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import InputError
 
@@ -39,13 +40,13 @@ def test_apt_needs_an_architecture():
     (False, True, {"runtimes": {"nvidia": {"path": "nvidia-container-runtime", "args": []}}, "features": {"cdi": True}}),
 ])
 def test_runtime_settings(default_runtime, cdi, expected):
-    assert ni.runtime_settings("nvidia", "nvidia-container-runtime", default_runtime, cdi) == expected
+    assert nvidia_runtime.runtime_settings("nvidia", "nvidia-container-runtime", default_runtime, cdi) == expected
 
 
 def test_cdi_keeps_other_features_and_runtimes():
     current = {"features": {"buildkit": True}, "runtimes": {"kata": {"path": "/usr/bin/kata-runtime"}},
                "log-driver": "json-file"}
-    merged = dj.desired_config(current, ni.runtime_settings("nvidia", "nvidia-container-runtime", False, True))
+    merged = dj.desired_config(current, nvidia_runtime.runtime_settings("nvidia", "nvidia-container-runtime", False, True))
     assert merged["features"] == {"buildkit": True, "cdi": True}
     assert set(merged["runtimes"]) == {"kata", "nvidia"} and merged["log-driver"] == "json-file"
 

@@ -7,6 +7,7 @@ import jmespath
 import pytest
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvml as nv
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvidia_runtime
 
 
 # pynvml's error classes and their str() (nvidia-ml-py 13: NVMLError.__str__ reads nvmlErrorString).
@@ -157,7 +158,7 @@ def test_runtime_binary_found_on_path(tmp_path):
     binary = tmp_path / "nvidia-container-runtime"
     binary.write_text("#!/bin/sh\n")
     binary.chmod(0o755)
-    assert nv.runtime_binary(str(tmp_path)) == str(binary)
+    assert nvidia_runtime.runtime_binary(str(tmp_path)) == str(binary)
 
 
 def test_bindings_report_path_hash_and_driver_library(tmp_path):

@@ -3,11 +3,13 @@
 import pytest
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_install as di
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils import packages as pk
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import os_release as distro
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import package_versions as pins
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import repositories
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.pkg_manager import plan_packages
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import InputError
 
-DEBIAN = pk.parse_os_release('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_CODENAME=bookworm\n')
+DEBIAN = distro.parse_os_release('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_CODENAME=bookworm\n')
 UBUNTU = {"ID": "ubuntu", "ID_LIKE": "debian", "VERSION_CODENAME": "noble"}
 MINT = {"ID": "linuxmint", "ID_LIKE": "ubuntu debian", "VERSION_CODENAME": "wilma", "UBUNTU_CODENAME": "noble"}
 ROCKY = {"ID": "rocky", "ID_LIKE": "rhel centos fedora"}
@@ -21,12 +23,12 @@ MADISON = """ docker-ce | 5:27.3.1-1~debian.12~bookworm | https://download.docke
 @pytest.mark.parametrize("release, expected", [(DEBIAN, "debian"), (UBUNTU, "debian"), (MINT, "debian"),
                                                (ROCKY, "redhat"), ({"ID": "fedora"}, "redhat")])
 def test_family(release, expected):
-    assert pk.family(release) == expected
+    assert distro.family(release) == expected
 
 
 def test_family_unsupported():
-    with pytest.raises(pk.PackagesError, match="unsupported distribution 'alpine'"):
-        pk.family({"ID": "alpine"})
+    with pytest.raises(distro.UnsupportedDistribution, match="unsupported distribution 'alpine'"):
+        distro.family({"ID": "alpine"})
 
 
 def test_parse_os_release_quotes():
@@ -41,12 +43,12 @@ def test_parse_os_release_quotes():
     ("", None),
 ])
 def test_resolve_version(pattern, expected):
-    assert pk.resolve_version(pattern, pk.parse_madison(MADISON)) == expected
+    assert pins.resolve_version(pattern, pins.parse_madison(MADISON)) == expected
 
 
 def test_resolve_version_no_match_names_what_exists():
-    with pytest.raises(pk.PackagesError, match="25.0.0.*available: 5:27.3.1"):
-        pk.resolve_version("25.0.0", pk.parse_madison(MADISON))
+    with pytest.raises(pins.PackagesError, match="25.0.0.*available: 5:27.3.1"):
+        pins.resolve_version("25.0.0", pins.parse_madison(MADISON))
 
 
 @pytest.mark.parametrize("installed, pattern, ok", [
@@ -56,7 +58,7 @@ def test_resolve_version_no_match_names_what_exists():
     ("anything", None, True),
 ])
 def test_version_matches(installed, pattern, ok):
-    assert pk.version_matches(installed, pattern) is ok
+    assert pins.version_matches(installed, pattern) is ok
 
 
 def test_deb822_source_for_debian():
@@ -86,7 +88,7 @@ def test_key_url_default_and_override():
 @pytest.mark.parametrize("content, ok", [(KEY, True), (KEY.decode(), True), (b"\x99\x02\x0d", True),
                                          (b"<html>404</html>", False), ("", False), (None, False)])
 def test_looks_like_key(content, ok):
-    assert pk.looks_like_key(content) is ok
+    assert repositories.looks_like_key(content) is ok
 
 
 def test_legacy_entries_find_conflicting_lists():
@@ -95,7 +97,7 @@ def test_legacy_entries_find_conflicting_lists():
         "/etc/apt/sources.list.d/other.list": "deb http://deb.debian.org/debian bookworm main",
         "/etc/apt/sources.list.d/docker-ce.list": "deb https://download.docker.com/linux/debian bookworm stable",
     }
-    assert pk.legacy_entries(lists, "download.docker.com") == [
+    assert repositories.legacy_entries(lists, "download.docker.com") == [
         "/etc/apt/sources.list.d/docker-ce.list", "/etc/apt/sources.list.d/docker.list"]
 
 
@@ -144,10 +146,10 @@ def test_pin_applies_only_to_engine_packages():
 
 @pytest.mark.parametrize("pin", ["20.10.24+dfsg1-1+b3", "5:27.3.1-1~debian.12~bookworm", "27.*", "2?.10.[0-9]*", None, ""])
 def test_version_pins_and_globs_are_accepted(pin):
-    pk.check_version_pin(pin)
+    pins.check_version_pin(pin)
 
 
 @pytest.mark.parametrize("pin", ["20.10; rm -rf /", "27 .1", "'27'", "x" * 81, "$(id)"])
 def test_version_pin_typos_are_refused(pin):
     with pytest.raises(InputError, match="^version: .* is not a package version"):
-        pk.check_version_pin(pin)
+        pins.check_version_pin(pin)
