@@ -69,9 +69,20 @@ def _healthcheck_norm(check):
             "StartPeriod": check.get("StartPeriod") or 0}
 
 
-def _device_norm(requests):
+def device_requests(requests):
+    """Device requests as Docker's API takes them, Docker's zero values for the fields left unset."""
     return [{"Driver": r.get("Driver") or "", "Count": r.get("Count") or 0, "DeviceIDs": r.get("DeviceIDs") or [],
-             "Capabilities": r.get("Capabilities") or []} for r in requests or []]
+             "Capabilities": r.get("Capabilities") or [], "Options": r.get("Options") or {}} for r in requests or []]
+
+
+def memory_limits(memory):
+    """Memory and MemorySwap as Docker takes them: swap unlimited beside a memory limit (-1), else unset (None)."""
+    return {"Memory": memory or None, "MemorySwap": -1 if memory else None}
+
+
+def _device_norm(requests):
+    """Device requests compared without their Options (dockerd may fill in its own)."""
+    return [{k: v for k, v in request.items() if k != "Options"} for request in device_requests(requests)]
 
 
 def differences(desired, actual, image, network_id):
@@ -138,8 +149,16 @@ def masked(field, value):
     return value
 
 
+def service_diff(service, before, after):
+    """One Ansible diff entry (before/after dicts) for a service."""
+    return {"before_header": service, "after_header": service, "before": before, "after": after}
+
+
 def diff_view(service, diffs):
     """Ansible diff before/after for one service, only the fields that differ."""
-    before = {f: masked(f, b) for f, b, _a, _h in diffs}
-    after = {f: masked(f, a) for f, _b, a, _h in diffs}
-    return {"before_header": service, "after_header": service, "before": before, "after": after}
+    return service_diff(service, {f: masked(f, b) for f, b, _a, _h in diffs}, {f: masked(f, a) for f, _b, a, _h in diffs})
+
+
+def container_diff(service, before, after):
+    """The diff of a change to the container's state only (start, stop, restart, remove)."""
+    return service_diff(service, {"container": before}, {"container": after})

@@ -13,7 +13,7 @@ import os
 import time
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvml
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import compare, health, preflight, rotation, secrets, spec
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import compare, health, preflight, rotation, secrets, services, spec
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.params import registry_auths
 
@@ -106,7 +106,7 @@ class Converger:
         self.rotate(rotations, plans, values, writes)
         self.host_changes += secrets.apply(directory, values, writes, self.check_mode)
         self.ensure_network()
-        for phase in spec.PHASES:
+        for phase in services.PHASES:
             phase_desired = {s: desired[s] for s in phase if s in desired}
             for service, item in phase_desired.items():
                 self.host_changes += secrets.ensure_runtime_files(item["files"], self.check_mode)
@@ -235,13 +235,11 @@ class Converger:
             if diffs:
                 self.diffs.append(compare.diff_view(service, diffs))
             elif action == "restart":
-                self.diffs.append({"before_header": service, "after_header": service,
-                                   "before": {"container": "running, health checks stalled"},
-                                   "after": {"container": "restarted, health checks running"}})
+                self.diffs.append(compare.container_diff(service, "running, health checks stalled",
+                                                         "restarted, health checks running"))
             else:
-                self.diffs.append({"before_header": service, "after_header": service,
-                                   "before": {"container": inspect and "stopped" or "absent"},
-                                   "after": {"container": "running" if self.params["state"] == "present" else "stopped"}})
+                self.diffs.append(compare.container_diff(service, inspect and "stopped" or "absent",
+                                                         "running" if self.params["state"] == "present" else "stopped"))
         result = {"action": action, "changed_fields": [d[0] for d in diffs], "pulled": plan["pulled"], "ready": False,
                   "container": desired["name"]}
         self.results[service] = result
@@ -306,7 +304,7 @@ class Converger:
         return info is not None and (info.get("Labels") or {}).get(spec.LABEL_PROJECT) == self.params["project"], info
 
     def absent(self, desired):
-        for service in reversed(spec.SERVICES):
+        for service in reversed(services.NAMES):
             if service not in desired:
                 continue
             item = desired[service]
@@ -323,8 +321,7 @@ class Converger:
             self.results[service] = {"action": action, "container": item["name"], "status": "absent",
                                      "removed_volumes": removes, "kept_volumes": kept}
             if action:
-                self.diffs.append({"before_header": service, "after_header": service,
-                                   "before": {"container": inspect["State"]["Status"]}, "after": {"container": "absent"}})
+                self.diffs.append(compare.container_diff(service, inspect["State"]["Status"], "absent"))
             if self.check_mode:
                 self.host_changes += ["volume %s" % v for v in removes]
                 continue
@@ -351,7 +348,7 @@ class Converger:
 
 def _gpu_facts(params):
     """Read NVML only when a service asks for gpus: ['auto']."""
-    if not any("auto" in ((params.get(s) or {}).get("gpus") or []) for s in spec.SERVICES):
+    if not any("auto" in ((params.get(s) or {}).get("gpus") or []) for s in services.NAMES):
         return None
     pynvml, reason = nvml.load_pynvml()
     return nvml.read_gpus(pynvml) if pynvml else nvml.empty(reason)

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.docker_api import (
     DockerAPI, DockerAPIError, DockerConnectionError, DockerDeadlineExceeded, DockerNotFound, demux, stream_errors)
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.registry_auth import config_auth, registry_auth_header
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.compare import device_requests, memory_limits
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackError
 
 
@@ -43,14 +44,11 @@ def host_config(desired, restart=True):
                          for kind, source, target, ro in desired["mounts"]],
               "Ulimits": [dict(u) for u in desired["ulimits"]]}
     if desired["memory"] is not None:
-        config["Memory"] = desired["memory"]
-        config["MemorySwap"] = -1 if desired["memory"] else None
+        config.update(memory_limits(desired["memory"]))
     optional = (("NanoCpus", desired["nano_cpus"]), ("ShmSize", desired["shm_size"]),
                 ("RestartPolicy", desired["restart_policy"] if restart else None),
                 ("LogConfig", desired["log_config"]),
-                ("DeviceRequests", [{"Driver": r.get("Driver") or "", "Count": r.get("Count") or 0,
-                                     "DeviceIDs": r.get("DeviceIDs") or [], "Capabilities": r.get("Capabilities") or [],
-                                     "Options": r.get("Options") or {}} for r in desired["device_requests"] or []]))
+                ("DeviceRequests", device_requests(desired["device_requests"])))
     config.update((key, value) for key, value in optional if value)
     return {k: v for k, v in config.items() if v is not None}
 
@@ -188,8 +186,8 @@ class Engine:
                    params={"v": int(volumes), "force": 1})
 
     def update(self, ident, desired):
-        body = {"Memory": desired["memory"] or None, "MemorySwap": -1 if desired["memory"] else None,
-                "NanoCpus": desired["nano_cpus"] or None, "RestartPolicy": desired["restart_policy"]}
+        body = dict(memory_limits(desired["memory"]), NanoCpus=desired["nano_cpus"] or None,
+                    RestartPolicy=desired["restart_policy"])
         self._call("update container %s" % ident, "POST", "/containers/%s/update" % ident,
                    body={k: v for k, v in body.items() if v is not None})
 

@@ -20,6 +20,7 @@ COMMON = dict(
     log_driver=dict(type="str"), log_options=dict(type="dict"), healthcheck=dict(type="dict"),
     gpus=dict(type="list", elements="str", default=[]),
 )
+# One option set per service of services.TABLE, in its order.
 SERVICE_OPTIONS = dict(
     postgres=dict(COMMON, user=dict(type="str", default="mlflow"), db=dict(type="str", default="mlflow"),
                   password=dict(type="str", no_log=True), data_volume=dict(type="str"), data_path=dict(type="str")),

@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: mlinfra contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What each service needs beyond the common fields: command, env, mounts, runtime files, health
-(pure). Each function takes the service's parameters and a context and returns a partial spec."""
+"""The stack's services: the table of them (name, phase, builder) and what each one needs beyond the common
+fields: command, env, mounts, runtime files, health (pure). Each builder takes the service's parameters and a
+context and returns a partial spec."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -26,8 +27,12 @@ def _file(ctx, name, content, mode, uid=0):
     return {"path": "%s/%s" % (ctx["runtime_dir"], name), "content": content, "mode": mode, "uid": uid, "gid": uid}
 
 
+def container_name(project, service):
+    return "%s-%s" % (project, service.replace("_", "-"))
+
+
 def _name(ctx, service):
-    return "%s-%s" % (ctx["project"], service.replace("_", "-"))
+    return container_name(ctx["project"], service)
 
 
 def pg_major(image_env):
@@ -180,3 +185,12 @@ def tf_serving(p, ctx):
         built["command"] = ["--model_config_file=/etc/tfserving/models.config",
                             "--model_config_file_poll_wait_seconds=0"] + flags + list(p.get("extra_args") or [])
     return built
+
+
+# The service table, in dependency order: (name, phase, builder). Each phase is converged and health-gated
+# before the next one starts; the module's options per service are params.SERVICE_OPTIONS, keyed the same.
+TABLE = (("postgres", 0, postgres), ("redis", 0, redis), ("mlflow", 1, mlflow), ("tf_serving", 2, tf_serving))
+NAMES = tuple(name for name, _phase, _build in TABLE)
+PHASES = tuple(tuple(name for name, phase, _build in TABLE if phase == number)
+               for number in sorted({phase for _name, phase, _build in TABLE}))
+BUILDERS = {name: build for name, _phase, build in TABLE}

@@ -17,17 +17,10 @@ from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors imp
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.units import (
     duration_ns, nano_cpus, parse_port, parse_ulimit, size_bytes)
 
-SERVICES = ("postgres", "redis", "mlflow", "tf_serving")
-# Dependency order: each phase is converged and health-gated before the next one starts.
-PHASES = (("postgres", "redis"), ("mlflow",), ("tf_serving",))
 LABEL_PROJECT = "org.mlinfra.project"
 LABEL_SERVICE = "org.mlinfra.service"
 LABEL_HASH = "org.mlinfra.config-hash"
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
-
-
-def container_name(project, service):
-    return "%s-%s" % (project, service.replace("_", "-"))
 
 
 def volume_name(project, service, purpose):
@@ -103,7 +96,7 @@ def common(project, network, service, svc_params, built):
         log_config = {"Type": svc_params.get("log_driver") or "json-file",
                       "Config": {k: str(v) for k, v in (svc_params.get("log_options") or {}).items()}}
     desired = {
-        "name": container_name(project, service),
+        "name": services.container_name(project, service),
         "service": service,
         "image": svc_params["image"],
         "command": built.get("command"),
@@ -159,7 +152,7 @@ def service_params(params, gpu_facts=None):
     """{service: its parameters} for the services enabled on this host, gpus resolved and the image
     chosen (a service that gets GPUs runs its gpu_image when one is given)."""
     chosen = {}
-    for service in SERVICES:
+    for service in services.NAMES:
         svc_params = params.get(service)
         if not svc_params:
             continue
@@ -178,10 +171,10 @@ def desired_state(params, secrets, gpu_facts=None, images=None):
     knows, such as the PostgreSQL major (its PG_MAJOR env) that decides the data path."""
     project, network = params["project"], params["network"] or params["project"]
     ctx = {"project": project, "network": network, "runtime_dir": "%s/%s/runtime" % (params["secrets_dir"], project),
-           "secrets": secrets, "enabled": [s for s in SERVICES if params.get(s)],
+           "secrets": secrets, "enabled": [s for s in services.NAMES if params.get(s)],
            "image_env": {s: env_dict(((i or {}).get("Config") or {}).get("Env")) for s, i in (images or {}).items()}}
     desired = {}
     for service, svc_params in service_params(params, gpu_facts).items():
-        built = getattr(services, service)(svc_params, ctx)
+        built = services.BUILDERS[service](svc_params, ctx)
         desired[service] = common(project, network, service, svc_params, built)
     return desired
