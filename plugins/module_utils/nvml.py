@@ -158,8 +158,6 @@ def host_gpus(pynvml, missing_reason, library):
 
 def read_gpus(nvml, kernel_module=kernel_module_loaded):
     """GPU facts as a dict (see the gpu_facts module's RETURN). count is the number of usable GPUs."""
-    if nvml is None:
-        return empty("nvidia-ml-py (pynvml) is not installed on this host")
     try:
         nvml.nvmlInit()
     except nvml.NVMLError as exc:

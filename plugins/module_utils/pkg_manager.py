@@ -20,7 +20,6 @@ class PackageManagerError(MlinfraError):
 
 
 class Apt:
-    family = "debian"
     hold_tool = "apt-mark hold"
     unhold_command = "apt-mark unhold"
 
@@ -82,7 +81,6 @@ class Apt:
 
 
 class Dnf:
-    family = "redhat"
     hold_tool = "dnf versionlock"
     unhold_command = "dnf versionlock delete"
 

@@ -267,7 +267,7 @@ class Converger:
             engine.remove(inspect["Id"])
             engine.wait_gone(desired["name"])
         if action in ("create", "recreate"):
-            ident = engine.create(desired, self.network_id)
+            ident = engine.create(desired)
             if running:
                 engine.start(ident)
         elif action == "update":

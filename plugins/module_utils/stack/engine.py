@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: mlinfra contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The only code that talks to Docker: one API client per module run (docker_api, standard library
-only); containers, images, volumes and networks are inspected by name (never by listing everything)."""
+"""ml_stack's Docker operations: one API client per module run (docker_api, standard library only);
+containers, images, volumes and networks are inspected by name (never by listing everything). docker_engine
+asks the same client for the engine's facts (docker_install.engine_facts); docker_service restarts dockerd."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -163,7 +164,7 @@ class Engine:
     def remove_volume(self, name):
         self._call("remove volume %s" % name, "DELETE", "/volumes/%s" % _quote(name), params={"force": 1})
 
-    def create(self, desired, network_id, command=None, name=None):  # pylint: disable=unused-argument
+    def create(self, desired, command=None, name=None):
         """Create (not start) a container from a desired spec; returns its id."""
         name = name or desired["name"]
         created = self._call("create container %s" % name, "POST", "/containers/create", params={"name": name},
@@ -236,7 +237,7 @@ class Engine:
                                  "finish (docker wait %s; docker logs %s), then rerun" % (
                                      name, " ".join(previous["Config"].get("Cmd") or []), name, name), container=name)
             self.remove(name)
-        ident = self.create(desired, None, command=command, name=name)
+        ident = self.create(desired, command=command, name=name)
         self.start(ident)
         try:
             result = self.api.call("POST", "/containers/%s/wait" % ident, timeout=timeout) or {}

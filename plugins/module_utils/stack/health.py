@@ -13,11 +13,11 @@ import time
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackError
 
-from ansible.module_utils.urls import open_url
-
 
 def models_available(address, probe, timeout=3):
     """TF Serving: every configured model reports a version AVAILABLE on its REST port."""
+    # Imported here: ansible's urls pulls in ssl and urllib.request, which only a TF Serving health wait needs.
+    from ansible.module_utils.urls import open_url  # pylint: disable=import-outside-toplevel
     for model in probe["models"]:
         try:
             resp = open_url("http://%s:%d/v1/models/%s" % (address, probe["port"], model), timeout=timeout,

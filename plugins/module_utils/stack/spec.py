@@ -23,10 +23,6 @@ LABEL_HASH = "org.mlinfra.config-hash"
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 
 
-def volume_name(project, service, purpose):
-    return "%s-%s-%s" % (project, service.replace("_", "-"), purpose)
-
-
 def _ports(specs, where):
     ports = {}
     for spec in specs or []:

@@ -133,7 +133,7 @@ def test_selection_is_always_a_list(found, expected):
 
 
 def test_library_missing_reports_zero():
-    facts = nv.read_gpus(None)
+    facts = nv.host_gpus(None, "nvidia-ml-py (pynvml) is not installed on this host", True)
     assert facts["count"] == 0 and "nvidia-ml-py" in facts["reason"]
 
 

@@ -102,7 +102,7 @@ class FakeEngine:
             raise StackError("remove %s: volume is in use - %s" % (name, users))
         del self.volumes[name]
 
-    def create(self, desired, network_id=None, command=None, name=None):
+    def create(self, desired, command=None, name=None):
         name = name or desired["name"]
         self._record("create", name)
         body = create_body(desired, command)
