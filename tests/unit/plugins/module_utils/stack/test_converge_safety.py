@@ -179,6 +179,9 @@ def test_a_failed_migration_stops_before_the_server_is_created(tmp_path, eng):
         converge(eng, params)
     assert "mlflow db upgrade" in str(err.value) and err.value.extra["logs"] == ["alembic: boom"]
     assert "mlstack-mlflow" not in eng.containers
+    # What was done until then travels with the error, for the module's one fail_json (no diff, no warnings).
+    assert err.value.extra["services"]["mlflow"]["action"] == "create" and "network mlstack" in err.value.extra["host_changes"]
+    assert "diff" not in err.value.extra and "warnings" not in err.value.extra and "api_requests" in err.value.extra
 
 
 def test_migration_gets_its_own_bound_not_the_health_timeout(tmp_path, eng):
