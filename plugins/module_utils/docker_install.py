@@ -92,7 +92,7 @@ def repo_files(fam, os_release, arch, base_url, key_bytes):
         return {APT_KEYRING: key_bytes,
                 APT_SOURCES: repositories.deb822_source(root, suite, "stable", APT_KEYRING, arch)}
     return {DNF_REPO: repositories.dnf_repo("docker-ce-stable", "Docker CE Stable - $basearch",
-                                  root + "/$releasever/$basearch/stable", root + "/gpg")}
+                                            root + "/$releasever/$basearch/stable", root + "/gpg")}
 
 
 def key_url(os_release, base_url, given=None):

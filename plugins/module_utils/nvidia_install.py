@@ -45,7 +45,7 @@ def repo_files(fam, arch, base_url, key_bytes):
         return {APT_KEYRING: key_bytes, APT_SOURCES: source}
     # NVIDIA's own .repo checks the metadata's signature too (repo_gpgcheck=1), not only the packages'.
     return {DNF_REPO: repositories.dnf_repo("nvidia-container-toolkit", "NVIDIA Container Toolkit",
-                                  base + "/stable/rpm/$basearch", base + "/gpgkey", repo_gpgcheck=True)}
+                                            base + "/stable/rpm/$basearch", base + "/gpgkey", repo_gpgcheck=True)}
 
 
 CDI_REFRESH_UNIT = "nvidia-cdi-refresh.service"  # toolkit >= 1.18: regenerates /var/run/cdi/nvidia.yaml itself
@@ -95,10 +95,10 @@ def check_params(params):
     """Input checks before anything is touched; raises InputError naming the parameter."""
     if not RUNTIME_NAME.fullmatch(params["runtime_name"] or ""):
         raise InputError("runtime_name: %r must be letters, digits, '.', '_' or '-' (it is the name containers "
-                           "use in --runtime)" % params["runtime_name"])
+                         "use in --runtime)" % params["runtime_name"])
     if not params["runtime_path"] or any(c.isspace() for c in params["runtime_path"]):
         raise InputError("runtime_path: %r must be a binary name or an absolute path without spaces"
-                           % params["runtime_path"])
+                         % params["runtime_path"])
     daemon_converge.check_restart_timeout(params["restart_timeout"])
     pins.check_version_pin(params["version"])
 

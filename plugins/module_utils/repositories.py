@@ -56,8 +56,6 @@ def legacy_entries(files, hostname):
                   if hostname and hostname in text and path.endswith(".list"))
 
 
-
-
 def url_host(url):
     return url.split("://", 1)[-1].split("/", 1)[0]
 
@@ -92,7 +90,7 @@ def repository_key(host, given, url, existing_path, check_mode, what):
         except Exception as exc:  # pylint: disable=broad-except
             if not check_mode:
                 raise PackagesError("could not download the %s repository key from %s: %s. Set the key's content "
-                                 "inline, or point the key URL at a mirror" % (what, url, exc))
+                                    "inline, or point the key URL at a mirror" % (what, url, exc))
             return files.read_bytes(existing_path) or b"<key from %s>" % url_host(url).encode()
     if not looks_like_key(key):
         raise PackagesError("the %s repository key is not an OpenPGP public key (armored or binary)" % what)
