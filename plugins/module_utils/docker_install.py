@@ -133,7 +133,7 @@ def ensure_service(host, check_mode):
             rc, out, err = host.run(["service", svc.SERVICE, "start"])
             if rc != 0:
                 raise EngineError("service docker start failed: %s; see %s" % ((err or out).strip(), svc.DOCKERD_LOG))
-    if actions and not check_mode and not svc.wait_for_api(host.run, 60):
+    if actions and not check_mode and not svc.wait_for_api(60):
         raise EngineError("dockerd did not answer within 60s of starting: %s"
                           % "; ".join(svc.error_lines(svc.recent_logs(host.run))))
     return actions

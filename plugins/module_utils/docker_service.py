@@ -16,6 +16,7 @@ import re
 import shutil
 import time
 
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.docker_api import DEFAULT_HOST, DockerAPI
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError
 
 SERVICE = "docker"
@@ -70,10 +71,13 @@ def is_active(run):
     return rc == 0
 
 
-def api_answers(run, timeout=5):
-    """True if the engine answers on its socket (docker info needs the daemon)."""
-    rc, out, _err = run(["timeout", str(timeout), "docker", "info", "--format", "{{.ServerVersion}}"])
-    return rc == 0 and bool(out.strip())
+def api_answers(timeout=5, base_url=DEFAULT_HOST):
+    """True if the engine answers on its socket: GET /_ping, as every Docker client checks (no `docker` CLI start)."""
+    try:
+        status, body = DockerAPI(base_url, timeout=timeout).request("GET", "/_ping")
+    except MlinfraError:
+        return False
+    return status == 200 and body.strip() == b"OK"
 
 
 ERROR_KEYS = ("level=fatal", "level=error", "failed to start", "unable to configure", "invalid")
@@ -133,11 +137,11 @@ def restart(run):
     return rc == 0, (err or out).strip()
 
 
-def wait_for_api(run, timeout, sleep=time.sleep, clock=time.monotonic):
+def wait_for_api(timeout, sleep=time.sleep, clock=time.monotonic):
     """Poll until the API answers; bounded by timeout seconds."""
     deadline = clock() + timeout
     while True:
-        if api_answers(run):
+        if api_answers():
             return True
         if clock() >= deadline:
             return False
@@ -148,7 +152,7 @@ def restart_and_verify(run, timeout):
     """Restart and wait for the API; raise DockerServiceError with dockerd's lines if it fails."""
     started = time.time()
     ok, message = restart(run)
-    if ok and wait_for_api(run, timeout):
+    if ok and wait_for_api(timeout):
         return
     logs = recent_logs(run, since_epoch=started - 1)
     raise DockerServiceError(

@@ -8,7 +8,7 @@ import sys
 import time
 
 from . import fleet
-from .engine import FleetError
+from .local_docker import FleetError
 
 
 def main(argv=None):

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .engine import FleetError
+from .local_docker import FleetError
 from .images import IMAGES_DIR, _build_context, base_image, context_hash
 
 FIXTURES_DIR = IMAGES_DIR / "fixtures"

@@ -15,7 +15,7 @@ import yaml
 from docker.errors import APIError, NotFound
 from docker.types import IPAMConfig, IPAMPool
 
-from .engine import FleetError, ensure_engine
+from .local_docker import FleetError, ensure_engine
 from .images import fleet_images, ssh_keygen
 from .inventory import build_inventory, host_names, subnet_addresses
 from .oses import parse_oses

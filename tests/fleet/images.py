@@ -10,7 +10,7 @@ from pathlib import Path
 
 from docker.errors import BuildError, ImageNotFound
 
-from .engine import FleetError, run
+from .local_docker import FleetError, run
 from .oses import DEFAULT_OS, KEYRING_SHA256, OSES, debootstrap_command, mirror
 
 IMAGES_DIR = Path(__file__).parent / "images"

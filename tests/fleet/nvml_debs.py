@@ -12,7 +12,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from .engine import FleetError
+from .local_docker import FleetError
 from .images import context_hash
 from .oses import DEBIAN_MIRROR as MIRROR
 

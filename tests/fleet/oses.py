@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .engine import FleetError
+from .local_docker import FleetError
 
 DEBIAN_MIRROR = os.environ.get("MLINFRA_FLEET_MIRROR", "http://deb.debian.org/debian")
 UBUNTU_MIRROR = os.environ.get("MLINFRA_FLEET_UBUNTU_MIRROR", "http://archive.ubuntu.com/ubuntu")

@@ -3,7 +3,7 @@
 import pytest
 
 from tests.fleet import oses
-from tests.fleet.engine import FleetError
+from tests.fleet.local_docker import FleetError
 from tests.fleet.images import _base_tag, context_hash
 
 

@@ -15,6 +15,13 @@ def systemd(monkeypatch):
     from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_service as svc  # pylint: disable=import-outside-toplevel
     monkeypatch.setattr(svc, "has_systemd", lambda: True)
     monkeypatch.setattr(svc.time, "sleep", lambda s: None)
+    monkeypatch.setattr(svc, "api_answers", _newest_host_up)
+
+
+def _newest_host_up(timeout=5, base_url=None):  # pylint: disable=unused-argument
+    """The engine's /_ping in the daemon tests: the newest fake host's dockerd, up unless a bad config stopped it."""
+    from test_daemon_converge import FakeHost  # pylint: disable=import-outside-toplevel
+    return FakeHost.newest is None or FakeHost.newest.up
 
 
 @pytest.fixture

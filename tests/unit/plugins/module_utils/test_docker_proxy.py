@@ -17,6 +17,7 @@ SECRET = {"http": "http://ops:s3cr%40t@proxy.lab:3128", "https": None, "no_proxy
 def systemd(monkeypatch):
     monkeypatch.setattr(svc, "has_systemd", lambda: True)
     monkeypatch.setattr(svc.time, "sleep", lambda s: None)
+    monkeypatch.setattr(svc, "api_answers", lambda timeout=5, base_url=None: FakeHost.newest.up)
 
 
 class ProxyHost(FakeHost):
