@@ -21,7 +21,6 @@ class FakeHost:
 
     def __call__(self, argv):
         self.calls.append(argv)
-        cmd = " ".join(argv)
         if argv[:2] == ["systemctl", "show"]:
             return 0, "ExecStart={ path=/usr/sbin/dockerd ; argv[]=/usr/sbin/dockerd -H fd:// }", ""
         if argv[:2] == ["systemctl", "is-active"]:
