@@ -90,14 +90,12 @@ class Converger:
         directory = os.path.join(self.params["secrets_dir"], self.params["project"])
         if self.params["state"] == "absent":
             return self.absent(spec.desired_state(self.params, _absent_secrets(self.params)))
-        gpu_facts = _gpu_facts(self.params)
-        spec.desired_state(self.params, _absent_secrets(self.params), gpu_facts)  # validate before touching the host
-        # Preflight: nothing is written, created or stopped until every check below has passed.
+        # Preflight: nothing is pulled, written, created or stopped until every check below has passed.
         values, writes = secrets.plan(self.params, directory, self.check_mode)
-        chosen = spec.service_params(self.params, gpu_facts)
-        images, pulled = preflight.pull_images(self.engine, {s: p["image"] for s, p in chosen.items()}, self.params["pull"],
+        desired = spec.build(self.params, values, _gpu_facts(self.params))  # every input check, before any pull
+        images, pulled = preflight.pull_images(self.engine, {s: d["image"] for s, d in desired.items()}, self.params["pull"],
                                                registry_auths(self.params), self.check_mode, self.params["pull_timeout"])
-        desired = spec.desired_state(self.params, values, gpu_facts, images)
+        spec.settle(desired, self.params, images)
         self.network = self.engine.network(self.network_name)
         self.network_id = self.network["Id"] if self.network else None
         plans = {service: self.plan(service, item, images[service], pulled[service]) for service, item in desired.items()}

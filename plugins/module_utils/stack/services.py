@@ -49,7 +49,7 @@ def pg_data_path(major):
 
 
 def postgres(p, ctx):
-    data_path = p.get("data_path") or pg_data_path(pg_major(ctx.get("image_env", {}).get("postgres")))
+    data_path = p.get("data_path") or pg_data_path(None)  # until spec.settle reads the image's PG_MAJOR
     secret = _file(ctx, "postgres_password", ctx["secrets"]["postgres_password"], 0o400, SERVICE_UID)
     return {
         "env": {"POSTGRES_USER": p["user"], "POSTGRES_DB": p["db"],
@@ -100,9 +100,7 @@ def mlflow_db_uri(p, ctx):
 
 
 def mlflow(p, ctx):
-    password = ctx["secrets"]["mlflow_db_password"]
-    if ":" in password or "\\" in password:
-        raise StackInputError("mlflow.db_password may not contain ':' or '\\' (it goes into a pgpass file)")
+    password = ctx["secrets"]["mlflow_db_password"]  # a given one was checked by secrets.check_given
     pgpass = _file(ctx, "pgpass", "*:*:*:%s:%s\n" % (p["db_user"], password), 0o600)
     allowed = ["127.0.0.1:*", "localhost:*", "mlflow:*", "%s:*" % _name(ctx, "mlflow")]
     allowed += ["%s:*" % h if ":" not in h else h for h in p.get("allowed_hosts") or []]

@@ -115,17 +115,21 @@ def common(project, network, service, svc_params, built):
     }
     extras = {"files": built.get("files", []), "probe": built.get("probe"), "data_path": built.get("data_path"),
               "db_uri": built.get("db_uri"), "volumes": sorted({m[1] for m in desired["mounts"] if m[0] == "volume"})}
-    desired["labels"][LABEL_HASH] = config_hash(desired, extras["files"])
     desired.update(extras)
     return desired
 
 
-def config_hash(desired, files):
+# The container fields the config hash covers (not the labels it is stored in, not the extras beside them).
+HASHED = ("name", "service", "image", "command", "env", "ports", "mounts", "network", "aliases", "memory", "nano_cpus",
+          "shm_size", "ulimits", "restart_policy", "log_config", "healthcheck", "device_requests")
+
+
+def config_hash(desired):
     """A digest of the container's configuration and its runtime files' contents (secrets included,
     so a changed redis.conf recreates redis); only the digest is ever shown."""
-    body = json.dumps({k: v for k, v in desired.items() if k != "labels"}, sort_keys=True)
+    body = json.dumps({k: desired[k] for k in HASHED}, sort_keys=True)
     digest = hashlib.sha256(body.encode())
-    for item in sorted(files, key=lambda f: f["path"]):
+    for item in sorted(desired["files"], key=lambda f: f["path"]):
         digest.update(item["path"].encode() + b"\0" + item["content"].encode())
     return digest.hexdigest()[:16]
 
@@ -161,16 +165,36 @@ def service_params(params, gpu_facts=None):
     return chosen
 
 
-def desired_state(params, secrets, gpu_facts=None, images=None):
-    """{service: desired container} for the services enabled on this host. gpu_facts (from NVML)
-    resolves gpus: ['auto']; images ({service: image inspect or None}) gives facts only the image
-    knows, such as the PostgreSQL major (its PG_MAJOR env) that decides the data path."""
+def build(params, secrets, gpu_facts=None):
+    """{service: desired container} for the services enabled on this host, from the parameters alone: every
+    input check runs here, before anything is pulled or written. gpu_facts (from NVML) resolves gpus: ['auto'].
+    The containers are not final until settle() has added what only the images know."""
     project, network = params["project"], params["network"] or params["project"]
     ctx = {"project": project, "network": network, "runtime_dir": "%s/%s/runtime" % (params["secrets_dir"], project),
-           "secrets": secrets, "enabled": [s for s in services.NAMES if params.get(s)],
-           "image_env": {s: env_dict(((i or {}).get("Config") or {}).get("Env")) for s, i in (images or {}).items()}}
+           "secrets": secrets, "enabled": [s for s in services.NAMES if params.get(s)]}
     desired = {}
     for service, svc_params in service_params(params, gpu_facts).items():
         built = services.BUILDERS[service](svc_params, ctx)
         desired[service] = common(project, network, service, svc_params, built)
     return desired
+
+
+def settle(desired, params, images=None):
+    """Add the facts only the images know ({service: image inspect or None}), then label each container
+    with its config hash. Today one fact: Postgres' data path follows the image's PG_MAJOR (never its tag)
+    unless postgres.data_path is given."""
+    pg = desired.get("postgres")
+    if pg is not None and not params["postgres"].get("data_path"):
+        image_env = env_dict((((images or {}).get("postgres") or {}).get("Config") or {}).get("Env"))
+        path = services.pg_data_path(services.pg_major(image_env))
+        pg["mounts"] = sorted([m[0], m[1], path, m[3]] if m[0] == "volume" and m[2] == pg["data_path"] else m
+                              for m in pg["mounts"])
+        pg["data_path"] = path
+    for item in desired.values():
+        item["labels"][LABEL_HASH] = config_hash(item)
+    return desired
+
+
+def desired_state(params, secrets, gpu_facts=None, images=None):
+    """build() and settle() in one step: the final desired containers."""
+    return settle(build(params, secrets, gpu_facts), params, images)

@@ -10,7 +10,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import rotation, spec
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.converge import Converger
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackError, StackInputError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.params import argument_spec
 
 from fake_engine import FakeEngine  # pylint: disable=import-error
@@ -136,6 +136,17 @@ def test_a_failing_pull_touches_no_container_and_writes_nothing(tmp_path, eng):
         converge(eng, params)
     assert not eng.mutations(), eng.mutations()
     assert [c[1] for c in eng.calls if c[0] == "pull"] == [PG15, MLFLOW]
+
+
+def test_a_bad_given_password_is_refused_before_any_pull(tmp_path, eng):
+    # Input is checked (secrets.plan, then the one build of the desired state) before any pull: a pull is
+    # already a change on the host.
+    params = module_params(tmp_path, pull="always", postgres={"image": PG15, "ports": []},
+                           mlflow={"image": MLFLOW, "ports": [], "db_password": "a:b"})
+    with pytest.raises(StackInputError, match="db_password"):
+        converge(eng, params)
+    assert not [c for c in eng.calls if c[0] == "pull"] and not eng.mutations()
+    assert not os.path.exists(tmp_path / "secrets")
 
 
 def test_a_port_taken_by_another_process_is_found_before_anything_is_created(tmp_path, eng):
