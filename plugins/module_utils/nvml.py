@@ -14,6 +14,8 @@ import hashlib
 import os
 import sys
 
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import InputError
+
 # Where gpu_facts' action plugin ships the controller's nvidia-ml-py (pynvml.py); first on sys.path,
 # so the collection's pinned copy wins over an older one from the OS.
 EXTRA_PATH = "/opt/mlinfra/python"
@@ -63,6 +65,19 @@ def as_selection(found):
     if found is None:
         return []
     return list(found) if isinstance(found, list) else [found]
+
+
+def select(expression, gpus):
+    """gpu_facts' `select`: the GPUs a JMESPath expression picks. jmespath is needed only when one is given."""
+    try:
+        import jmespath  # pylint: disable=import-outside-toplevel
+    except ImportError as exc:
+        raise InputError("select needs the jmespath Python library on the host (Debian/Ubuntu: python3-jmespath); "
+                         "install it or drop select") from exc
+    try:
+        return as_selection(jmespath.search(expression, gpus))
+    except jmespath.exceptions.JMESPathError as exc:
+        raise InputError("select: %r is not a valid JMESPath expression: %s" % (expression, exc)) from exc
 
 
 def kernel_module_loaded():

@@ -109,30 +109,23 @@ nvml_shipped:
   sample: "shipped nvidia-ml-py 13.615.71 (missing) to /opt/mlinfra/python/pynvml.py"
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvidia_runtime
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvml as nvml_utils
-
-try:
-    import jmespath
-    HAS_JMESPATH = True
-except ImportError:
-    HAS_JMESPATH = False
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError, failure_message
 
 
 def main():
     module = AnsibleModule(argument_spec=dict(select=dict(type="str")), supports_check_mode=True)
-    if module.params["select"] and not HAS_JMESPATH:
-        module.fail_json(msg=missing_required_lib("jmespath (python3-jmespath) for select"))
-    pynvml, reason = nvml_utils.load_pynvml()
-    bindings = nvml_utils.bindings(pynvml)
-    facts = nvml_utils.host_gpus(pynvml, reason, bindings["library"])
-    facts["runtime_binary"] = nvidia_runtime.runtime_binary()
-    if module.params["select"]:
-        try:
-            facts["selected"] = nvml_utils.as_selection(jmespath.search(module.params["select"], facts["gpus"]))
-        except jmespath.exceptions.JMESPathError as exc:
-            module.fail_json(msg="select: %r is not a valid JMESPath expression: %s" % (module.params["select"], exc))
+    try:
+        pynvml, reason = nvml_utils.load_pynvml()
+        bindings = nvml_utils.bindings(pynvml)
+        facts = nvml_utils.host_gpus(pynvml, reason, bindings["library"])
+        facts["runtime_binary"] = nvidia_runtime.runtime_binary()
+        if module.params["select"]:
+            facts["selected"] = nvml_utils.select(module.params["select"], facts["gpus"])
+    except MlinfraError as exc:
+        module.fail_json(msg=failure_message("gpu_facts", exc), **exc.extra)
     module.exit_json(changed=False, ansible_facts={"mlinfra_gpu": facts}, nvml_bindings=bindings)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvml as nv
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvidia_runtime
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import InputError
 
 
 # pynvml's error classes and their str() (nvidia-ml-py 13: NVMLError.__str__ reads nvmlErrorString).
@@ -200,3 +201,11 @@ def test_without_bindings_the_reason_names_what_is_missing(library, words):
 
 def test_with_bindings_the_gpus_are_read():
     assert nv.host_gpus(fake_pynvml([T4]), None, True)["count"] == 1
+
+
+def test_select_picks_gpus_and_refuses_a_bad_expression():
+    gpus = [{"index": 0, "uuid": "GPU-aaaa"}, {"index": 1, "uuid": "GPU-bbbb"}]
+    assert nv.select("[?index == `1`].uuid", gpus) == ["GPU-bbbb"]
+    assert nv.select("[0].uuid", []) == []
+    with pytest.raises(InputError, match="not a valid JMESPath expression"):
+        nv.select("[?index ==", gpus)
