@@ -32,7 +32,7 @@ description:
     their Env or module output. A changed Postgres or MLflow admin password is set in the running server
     (C(ALTER ROLE), MLflow's user API) and checked before it is stored; without a running server it is refused.
   - MLflow uses the Postgres backend (a pgpass file) and serves artifacts from a named volume. Whenever
-    its server is created, a one-shot container runs C(mlflow db upgrade) on an existing schema first,
+    its server is created or started from stopped, a one-shot container runs C(mlflow db upgrade) on an existing schema first,
     bounded by O(migration_timeout) and never killed half-way.
   - Talks to the Docker Engine API itself, with Python's standard library only (no Docker SDK on the host),
     so a no-op run costs less than importing the SDK alone used to.

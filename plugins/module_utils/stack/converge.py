@@ -250,13 +250,16 @@ class Converger:
 
     def apply(self, service, desired, inspect, action, image):
         engine, running = self.engine, self.params["state"] == "present"
-        if service == "mlflow" and action in ("create", "recreate") and running:
-            if inspect is not None:  # the old server stops before its schema may change under it
+        was_running = inspect is not None and inspect["State"]["Status"] == "running"
+        # A server about to start in a new container, or in one that was stopped (it may have been recreated
+        # with a new image under state=stopped, which never migrates), meets its schema migrated first.
+        if service == "mlflow" and running and (action in ("create", "recreate") or (action in ("start", "update") and not was_running)):
+            if was_running:  # the old server stops before its schema may change under it
                 engine.stop(inspect["Id"])
             try:
                 self.results[service]["migration"] = _migrate(engine, desired, self.params["migration_timeout"])
             except StackError as exc:
-                if inspect is None or exc.extra.get("container"):  # nothing to restart, or the migration still runs
+                if not was_running or exc.extra.get("container"):  # nothing to start again, or the migration still runs
                     raise
                 engine.start(inspect["Id"])
                 raise StackError("%s The old mlflow container was started again; if the migration changed the "

@@ -183,6 +183,27 @@ def test_mlflow_created_on_an_existing_database_runs_the_migration_first(tmp_pat
     assert result["services"]["mlflow"]["migration"] == ["mlinfra: schema at head"]
 
 
+def test_a_server_recreated_while_stopped_is_migrated_when_it_starts(tmp_path, eng):
+    # state=stopped with a new MLflow image recreates the container stopped (no migration: the server must
+    # not change the schema while the user wants it down); the later state=present only starts it, and that
+    # start must run the migration first, or the new server meets the old schema.
+    params = module_params(tmp_path, mlflow={"image": MLFLOW, "db_host": "db.internal", "db_password": "pw", "ports": []})
+    converge(eng, params)
+    newer = "registry:5000/mlflow:3.18.0"
+    eng.add_image(newer)
+    stopped = dict(params, state="stopped", mlflow=dict(params["mlflow"], image=newer))
+    eng.calls.clear()
+    assert converge(eng, stopped)["services"]["mlflow"]["action"] == "recreate"
+    assert not [c for c in eng.calls if c[0] == "run_once"]
+    eng.calls.clear()
+    result = converge(eng, dict(stopped, state="present"))
+    ident = eng.containers["mlstack-mlflow"]["Id"]
+    order = [c[:2] for c in eng.mutations()]
+    assert result["services"]["mlflow"]["action"] == "start"
+    assert order.index(("run_once", "mlstack-mlflow")) < order.index(("start", ident)), order
+    assert result["services"]["mlflow"]["migration"] == ["mlinfra: schema at head"]
+
+
 def test_a_failed_migration_stops_before_the_server_is_created(tmp_path, eng):
     params = module_params(tmp_path, mlflow={"image": MLFLOW, "db_host": "db.internal", "db_password": "pw", "ports": []})
     eng.run_once_hook = lambda desired, command, timeout: (1, ["alembic: boom"])
