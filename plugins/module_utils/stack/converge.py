@@ -145,6 +145,8 @@ class Converger:
                     self.warnings.append("postgres: %s is not on this host yet, so the data volume can be checked "
                                          "against its PostgreSQL major only by a real run" % desired[service]["image"])
                 else:
+                    if plan["action"] == "recreate":
+                        preflight.stranded_cluster(plan["inspect"], desired[service])
                     warning = preflight.pg_guard(self.engine, desired[service], plan["image"])
                     if warning:
                         self.warnings.append(warning)

@@ -100,6 +100,35 @@ def pg_guard(engine, desired, image):
         volume=volume, data_version=(here or [clusters[0][1]])[0], image_major=str(major))
 
 
+def stranded_cluster(inspect, desired, exists=os.path.exists):
+    """Refuse to replace a postgres container whose cluster lives where the new one will not look: in an
+    anonymous volume (the image's VOLUME, when the data volume was mounted beside PGDATA, e.g. an 18+ image
+    with the <=17 mount path) or in its own writable layer. Removing the container would leave the data
+    behind (an anonymous volume is not reattached) and the new one would initialise an empty cluster."""
+    pgdata = env_dict(((inspect or {}).get("Config") or {}).get("Env")).get("PGDATA")
+    if not pgdata:
+        return
+    mounts = sorted((inspect.get("Mounts") or []), key=lambda m: len(m.get("Destination") or ""), reverse=True)
+    holder = next((m for m in mounts if pgdata == m.get("Destination")
+                   or pgdata.startswith((m.get("Destination") or "").rstrip("/") + "/")), None)
+    kept = {(m[0], m[1]) for m in desired["mounts"]}
+    if holder is None:
+        source, where = ((inspect.get("GraphDriver") or {}).get("Data") or {}).get("UpperDir"), "its container layer"
+        rel = pgdata.lstrip("/")
+    elif (holder.get("Type"), holder.get("Name") if holder.get("Type") == "volume" else holder.get("Source")) in kept:
+        return
+    else:
+        source, rel = holder.get("Source"), os.path.relpath(pgdata, holder["Destination"])
+        where = "anonymous volume %s" % holder.get("Name") if holder.get("Type") == "volume" else "%s %s" % (holder.get("Type"), source)
+    if not source or not exists(os.path.join(source, rel, "PG_VERSION")):
+        return
+    raise StackError(
+        "postgres: the cluster of container %s (PGDATA %s) lives in %s, which the new container would not mount: "
+        "replacing it would leave the data behind and start an empty cluster. Nothing was changed beyond pulling the "
+        "images it needs. Copy the cluster into volume %s (where %s will look for it) before rerunning"
+        % (desired["name"], pgdata, where, data_volume(desired), desired["image"]), pgdata=pgdata, found_in=where)
+
+
 def _bindable(ip, port, proto):
     family = socket.AF_INET6 if ":" in ip else socket.AF_INET
     kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM

@@ -8,7 +8,7 @@ import pytest
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import rotation, spec
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import preflight, rotation, spec
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.converge import Converger
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackError, StackInputError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.params import argument_spec
@@ -93,6 +93,45 @@ def test_pg18_image_on_an_older_cluster_is_refused_and_nothing_is_created(tmp_pa
     assert not eng.mutations(), eng.mutations()
     assert not os.path.exists(tmp_path / "secrets"), "a refused run must not create the secrets directory"
     assert sorted(os.listdir(mountpoint)) == before
+
+
+def test_a_cluster_in_an_anonymous_volume_is_not_left_behind(tmp_path, eng):
+    # A container created with the data volume beside PGDATA (an 18 image with the <=17 mount path, as a
+    # release before the PG_MAJOR rule did) keeps its cluster in the image's anonymous VOLUME. Replacing it
+    # would orphan that volume and start an empty cluster in the data volume.
+    params = module_params(tmp_path, postgres={"image": PG18, "ports": []})
+    converge(eng, params)
+    anonymous = tmp_path / "anon" / "_data"
+    (anonymous / "18" / "docker").mkdir(parents=True)
+    (anonymous / "18" / "docker" / "PG_VERSION").write_text("18\n")
+    old = eng.containers["mlstack-postgres"]
+    old["Config"]["Env"] = old["Config"]["Env"] + ["PGDATA=/var/lib/postgresql/18/docker"]
+    old["Mounts"] = [{"Type": "volume", "Name": "mlstack-postgres-data", "Source": str(tmp_path / "named"),
+                      "Destination": "/var/lib/postgresql/data"},
+                     {"Type": "volume", "Name": "0f3c9a", "Source": str(anonymous), "Destination": "/var/lib/postgresql"}]
+    old["Config"]["Labels"][spec.LABEL_HASH] = "from-an-older-release"  # its mounts differ: a recreate is due
+    eng.calls.clear()
+    with pytest.raises(StackError, match="anonymous volume 0f3c9a") as err:
+        converge(eng, params)
+    assert "would not mount" in str(err.value) and err.value.extra["pgdata"] == "/var/lib/postgresql/18/docker"
+    assert not eng.mutations(), eng.mutations()
+
+
+def test_stranded_cluster_rules():
+    desired = {"name": "p", "image": "postgres:17", "mounts": [["volume", "p-data", "/var/lib/postgresql/data", False]],
+               "data_path": "/var/lib/postgresql/data"}
+    inspect = {"Config": {"Env": ["PGDATA=/var/lib/postgresql/data"]},
+               "Mounts": [{"Type": "volume", "Name": "p-data", "Source": "/v/p-data", "Destination": "/var/lib/postgresql/data"}],
+               "GraphDriver": {"Data": {"UpperDir": "/layer"}}}
+
+    def everything(path):  # pylint: disable=unused-argument
+        return True  # every PG_VERSION exists
+    assert preflight.stranded_cluster(inspect, desired, everything) is None  # in the data volume: fine
+    assert preflight.stranded_cluster({"Config": {"Env": []}}, desired, everything) is None  # no PGDATA: not postgres-like
+    layer = dict(inspect, Mounts=[])
+    with pytest.raises(StackError, match="its container layer"):
+        preflight.stranded_cluster(layer, desired, lambda path: path == "/layer/var/lib/postgresql/data/PG_VERSION")
+    assert preflight.stranded_cluster(layer, desired, lambda path: False) is None  # nothing there yet: nothing to lose
 
 
 def test_pg_major_is_the_image_env_not_the_tag(tmp_path, eng):
