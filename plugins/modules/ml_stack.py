@@ -31,7 +31,8 @@ description:
     given, stored under O(secrets_dir)/<project>/ (0600 root) and handed to containers as files, never in
     their Env or module output. A changed Postgres or MLflow admin password is set in the running server
     (C(ALTER ROLE), MLflow's user API) and checked before it is stored; without a running server it is refused.
-  - MLflow uses the Postgres backend (a pgpass file) and serves artifacts from a named volume. Whenever
+  - MLflow uses the Postgres backend (a pgpass file) and serves artifacts from a named volume, or from S3 or an
+    S3-compatible store (O(mlflow.artifacts_destination), keys in a credentials file). Whenever
     its server is created or started from stopped, a one-shot container runs C(mlflow db upgrade) on an existing schema first,
     bounded by O(migration_timeout) and never killed half-way.
   - Talks to the Docker Engine API itself, with Python's standard library only (no Docker SDK on the host),
@@ -287,6 +288,23 @@ options:
         description: Expose Prometheus metrics at C(/metrics) on the server's port (C(--expose-prometheus)).
         type: bool
         default: false
+      artifacts_destination:
+        description:
+          - Store artifacts in S3 or an S3-compatible store, C(s3://<bucket>[/<prefix>]), instead of the artifacts volume;
+            the server still proxies them (C(--serve-artifacts)), so clients need no S3 credentials.
+        type: str
+      s3_endpoint_url:
+        description: The endpoint of an S3-compatible store (C(MLFLOW_S3_ENDPOINT_URL)), e.g. V(http://minio.internal:9000).
+        type: str
+      s3_access_key_id:
+        description:
+          - Access key, with O(mlflow.s3_secret_access_key), written to an AWS shared credentials file (0600 root) that the
+            server reads through C(AWS_SHARED_CREDENTIALS_FILE); never in the container's Env or command line.
+            Without keys boto3 looks for credentials itself (for example an instance role).
+        type: str
+      s3_secret_access_key:
+        description: Secret key, with O(mlflow.s3_access_key_id); a change recreates the server with the new file.
+        type: str
   tf_serving:
     description: Run TensorFlow Serving on this host, health-gated on every configured model being AVAILABLE.
     type: dict
@@ -369,6 +387,17 @@ EXAMPLES = r"""
       db_password: "{{ postgres_password }}"
       allowed_hosts: [mlflow.example.com]
       basic_auth: true
+
+- name: MLflow with artifacts in an S3-compatible store
+  mlinfra.docker_ml.ml_stack:
+    mlflow:
+      image: ghcr.io/mlflow/mlflow:v3.17.2-full
+      db_host: 10.0.0.11
+      db_password: "{{ postgres_password }}"
+      artifacts_destination: s3://mlflow-artifacts/team-a
+      s3_endpoint_url: http://minio.internal:9000
+      s3_access_key_id: "{{ s3_key_id }}"
+      s3_secret_access_key: "{{ s3_secret }}"
 
 - name: Remove the stack but keep its data
   mlinfra.docker_ml.ml_stack:

@@ -34,7 +34,9 @@ SERVICE_OPTIONS = dict(
                 basic_auth=dict(type="bool", default=False), admin_username=dict(type="str", default="admin"),
                 admin_password=dict(type="str", no_log=True),
                 default_permission=dict(type="str", choices=["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"], default="READ"),
-                metrics=dict(type="bool", default=False)),
+                metrics=dict(type="bool", default=False),
+                artifacts_destination=dict(type="str"), s3_endpoint_url=dict(type="str"),
+                s3_access_key_id=dict(type="str", no_log=True), s3_secret_access_key=dict(type="str", no_log=True)),
     tf_serving=dict(COMMON, model_name=dict(type="str"), gpu_image=dict(type="str"),
                     models=dict(type="list", elements="dict", options=dict(name=dict(type="str", required=True),
                                                                            base_path=dict(type="str"))),
@@ -78,6 +80,8 @@ def check_params(params):
         raise StackInputError("tf_serving: model_name and models are mutually exclusive")
     if tf and tf.get("models_path") and tf.get("models_volume"):
         raise StackInputError("tf_serving: models_path and models_volume are mutually exclusive")
+    if params.get("mlflow"):
+        check_s3(params["mlflow"])
     for service in SERVICE_OPTIONS:
         if params.get(service) and ":latest" in params[service]["image"]:
             raise StackInputError("%s.image: %r uses the 'latest' tag; pin a version" % (service, params[service]["image"]))
@@ -86,3 +90,27 @@ def check_params(params):
 def registry_auths(params):
     """registry_auth as {registry: {username, password}}, the shape image pulls take."""
     return {a["registry"]: {"username": a["username"], "password": a["password"]} for a in params.get("registry_auth") or []}
+
+
+S3_KEYS = ("s3_access_key_id", "s3_secret_access_key")
+
+
+def check_s3(mlflow):
+    """MLflow's S3 artifact store: s3://bucket[/prefix], an http(s) endpoint, both keys or neither (without
+    keys boto3 finds credentials itself, e.g. an instance role), single-line keys (they go into a file)."""
+    dest = mlflow.get("artifacts_destination")
+    if dest is not None and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?", dest):
+        raise StackInputError("mlflow.artifacts_destination: %r is not s3://<bucket>[/<prefix>] (a bucket name has 3-63 "
+                              "lower-case letters, digits, '.' or '-')" % dest)
+    for name in ("s3_endpoint_url",) + S3_KEYS:
+        if mlflow.get(name) is not None and dest is None:
+            raise StackInputError("mlflow.%s is only used with mlflow.artifacts_destination (s3://...)" % name)
+    url = mlflow.get("s3_endpoint_url")
+    if url is not None and not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", url):
+        raise StackInputError("mlflow.s3_endpoint_url: %r is not an http:// or https:// URL" % url)
+    given = [name for name in S3_KEYS if mlflow.get(name) is not None]
+    if len(given) == 1:
+        raise StackInputError("mlflow.s3_access_key_id and mlflow.s3_secret_access_key go together; only %s was given" % given[0])
+    for name in given:
+        if not mlflow[name] or "\n" in mlflow[name] or "\r" in mlflow[name]:
+            raise StackInputError("mlflow.%s must be a non-empty single line" % name)

@@ -99,20 +99,37 @@ def mlflow_db_uri(p, ctx):
                                             p["db_name"])
 
 
+def _s3_store(p, ctx):
+    """An S3 artifact store: the endpoint in the env (not a secret), the keys in an AWS shared credentials
+    file that boto3 reads through AWS_SHARED_CREDENTIALS_FILE (never in Env or on the command line)."""
+    if not p.get("artifacts_destination"):
+        return {}, []
+    env = {"MLFLOW_S3_ENDPOINT_URL": p["s3_endpoint_url"]} if p.get("s3_endpoint_url") else {}
+    if p.get("s3_access_key_id") is None:
+        return env, []
+    env["AWS_SHARED_CREDENTIALS_FILE"] = "/run/secrets/aws_credentials"
+    return env, [_file(ctx, "aws_credentials", "[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n"
+                       % (p["s3_access_key_id"], p["s3_secret_access_key"]), 0o600)]
+
+
 def mlflow(p, ctx):
     password = ctx["secrets"]["mlflow_db_password"]  # a given one was checked by secrets.check_given
     pgpass = _file(ctx, "pgpass", "*:*:*:%s:%s\n" % (p["db_user"], password), 0o600)
     allowed = ["127.0.0.1:*", "localhost:*", "mlflow:*", "%s:*" % _name(ctx, "mlflow")]
     allowed += ["%s:*" % h if ":" not in h else h for h in p.get("allowed_hosts") or []]
     command = ["mlflow", "server", "--backend-store-uri", mlflow_db_uri(p, ctx), "--serve-artifacts",
-               "--artifacts-destination", "/mlartifacts", "--host", "0.0.0.0", "--port", str(MLFLOW_PORT),
-               "--workers", str(p["workers"]), "--allowed-hosts", ",".join(dict.fromkeys(allowed))]
+               "--artifacts-destination", p.get("artifacts_destination") or "/mlartifacts", "--host", "0.0.0.0",
+               "--port", str(MLFLOW_PORT), "--workers", str(p["workers"]), "--allowed-hosts", ",".join(dict.fromkeys(allowed))]
     if p.get("metrics"):  # Prometheus metrics at /metrics on the server's own port (the dir holds multiprocess data)
         command += ["--expose-prometheus", "/mlflow-metrics"]
     env = {"PGPASSFILE": "/run/secrets/pgpass"}
     mounts = [["volume", p.get("artifacts_volume") or "%s-artifacts" % _name(ctx, "mlflow"), "/mlartifacts", False],
               ["bind", pgpass["path"], "/run/secrets/pgpass", True]]
     files = [pgpass]
+    s3_env, s3_files = _s3_store(p, ctx)
+    env.update(s3_env)
+    files += s3_files
+    mounts += [["bind", f["path"], "/run/secrets/aws_credentials", True] for f in s3_files]
     if p.get("basic_auth"):
         ini = _file(ctx, "basic_auth.ini", "\n".join([
             "[mlflow]",
