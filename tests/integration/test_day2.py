@@ -1,0 +1,139 @@
+"""Day-2 operations on a 1-host fleet (the host in ml_db and ml_tracking, no serving): backups that
+restore after the stack and its volumes are gone, the backup timer, MLflow artifacts in an S3 store."""
+
+import json
+import time
+import urllib.request
+import uuid
+
+import pytest
+import yaml
+
+from tests.integration.conftest import host_exec, recap, run_ansible
+from tests.integration.stack_helpers import call, changed, containers, converge, psql, tunnel
+
+pytestmark = pytest.mark.fleet
+NAME = "it-day2"
+BACKUPS = "/var/backups/mlinfra/mlstack"
+
+
+@pytest.fixture(scope="module")
+def fl(make_fleet):
+    fleet = make_fleet(NAME, hosts=1, fixtures=True)
+    inventory = yaml.safe_load(open(fleet.inventory, encoding="utf-8"))
+    inventory["all"]["children"]["ml_serving"]["hosts"] = {}  # postgres, redis and MLflow only: fast
+    fleet.inventory = fleet.inventory.replace("inventory.yml", "inventory-day2.yml")
+    with open(fleet.inventory, "w", encoding="utf-8") as out:
+        yaml.safe_dump(inventory, out)
+    fleet.vars = {"ml_stack_health_timeout": 240}
+    converge(fleet)
+    return fleet
+
+
+def playbook(fl, name, *args, check=True, **extra_vars):
+    return run_ansible("ansible-playbook", "-i", fl.inventory, f"playbooks/{name}.yml", "-e", json.dumps(extra_vars),
+                       *args, check=check)
+
+
+def artifact(base, path, data=None):
+    """PUT (data) or GET an artifact through MLflow's artifact proxy (--serve-artifacts)."""
+    req = urllib.request.Request(f"{base}/api/2.0/mlflow-artifacts/artifacts/{path}", data=data,
+                                 method="PUT" if data is not None else "GET")
+    with urllib.request.urlopen(req, timeout=20) as resp:
+        return resp.read()
+
+
+def log_run(base, experiment_name, payload):
+    experiment = call(f"{base}/api/2.0/mlflow/experiments/create", {"name": experiment_name})["experiment_id"]
+    run = call(f"{base}/api/2.0/mlflow/runs/create", {"experiment_id": experiment})["run"]["info"]["run_id"]
+    call(f"{base}/api/2.0/mlflow/runs/log-metric",
+         {"run_id": run, "key": "loss", "value": 0.125, "timestamp": int(time.time() * 1000), "step": 1})
+    artifact(base, f"{experiment}/{run}/artifacts/model.txt", payload)
+    return experiment, run
+
+
+def listing(fl, path=BACKUPS):
+    return host_exec(fl, "host1", "sh", "-c", f"ls -1 {path} 2>/dev/null")[1].split()
+
+
+def volumes(fl):
+    return sorted(v for v in host_exec(fl, "host1", "docker", "volume", "ls", "-q")[1].split() if v.startswith("mlstack-"))
+
+
+@pytest.mark.tally("data checks passed", 2)
+def test_backup_then_destroy_with_volumes_then_restore_finds_runs_and_artifacts(fl, tmp_path):
+    payload = uuid.uuid4().hex.encode()
+    with tunnel(fl, "host1", 5000) as base:
+        experiment, run = log_run(base, "backup-" + uuid.uuid4().hex[:8], payload)
+
+    # Check mode says a backup would be written, and writes none.
+    planned = playbook(fl, "backup", "--check", ml_backup_name="b1")
+    assert changed(planned) == {"host1": 1}
+    assert listing(fl) == []
+    # Two backups with retention 1: the newest stays, fetched to the controller too.
+    fetch_dir = str(tmp_path / "fetched")
+    for name in ("b1", "b2"):
+        assert changed(playbook(fl, "backup", ml_backup_name=name, ml_backup_keep=1, ml_backup_fetch=True,
+                                ml_backup_fetch_dir=fetch_dir)) == {"host1": 1}
+    assert listing(fl) == ["b2"]
+    assert sorted(listing(fl, f"{BACKUPS}/b2")) == ["SHA256SUMS", "artifacts.tar.gz", "database.dump", "globals.sql"]
+    assert host_exec(fl, "host1", "stat", "-c", "%a", BACKUPS)[1].strip() == "700"
+    fetched = tmp_path / "fetched" / "host1" / "mlstack" / "b2"
+    assert sorted(p.name for p in fetched.iterdir()) == ["SHA256SUMS", "artifacts.tar.gz", "database.dump", "globals.sql"]
+    # globals.sql holds password hashes: root-only files
+    assert host_exec(fl, "host1", "stat", "-c", "%a %U", f"{BACKUPS}/b2/globals.sql")[1].strip() == "600 root"
+
+    # The stack and its volumes go.
+    converge(fl, ml_stack_state="absent", ml_stack_purge_volumes=True)
+    assert containers(fl, "host1") == {} and volumes(fl) == []
+
+    # A backup that is not there is refused, nothing is created.
+    refused = playbook(fl, "restore", check=False, ml_backup_restore_name="nope")
+    assert refused.returncode != 0 and "no backup nope in /var/backups/mlinfra/mlstack" in refused.stdout
+    assert containers(fl, "host1") == {} and volumes(fl) == []
+
+    restored = playbook(fl, "restore", ml_backup_restore_name="b2")
+    assert recap(restored.stdout)["host1"]["failed"] == 0
+    with tunnel(fl, "host1", 5000) as base:
+        found = call(f"{base}/api/2.0/mlflow/runs/get?run_id={run}")["run"]
+        assert found["info"]["experiment_id"] == experiment
+        assert [m["value"] for m in found["data"]["metrics"]] == [0.125]
+        assert artifact(base, f"{experiment}/{run}/artifacts/model.txt") == payload
+    assert containers(fl, "host1") == {"mlstack-postgres": "running", "mlstack-redis": "running",
+                                       "mlstack-mlflow": "running"}
+    # The stack converged by site.yml again changes nothing: restore left it as the role wants it.
+    assert changed(converge(fl)) == {"host1": 0}
+
+
+@pytest.mark.tally("bad inputs refused", 3)
+def test_restore_over_data_and_bad_values_are_refused_with_nothing_changed(fl):
+    before = (listing(fl), psql(fl, "select count(*) from runs", host="host1"),
+              host_exec(fl, "host1", "docker", "ps", "-aq", "--no-trunc")[1])
+    refused = playbook(fl, "restore", check=False, ml_backup_restore_name="b2")
+    assert refused.returncode != 0
+    assert "is not empty" in refused.stdout and "ml_backup_restore_force=true" in refused.stdout
+    bad_keep = playbook(fl, "backup", check=False, ml_backup_keep=0)
+    assert bad_keep.returncode != 0 and "ml_backup_keep must be at least 1" in bad_keep.stdout
+    bad_name = playbook(fl, "backup", check=False, ml_backup_name="../etc")
+    assert bad_name.returncode != 0 and "ml_backup_name empty or a plain name" in bad_name.stdout
+    after = (listing(fl), psql(fl, "select count(*) from runs", host="host1"),
+             host_exec(fl, "host1", "docker", "ps", "-aq", "--no-trunc")[1])
+    assert after == before
+
+
+def test_backup_timer_installs_once_writes_backups_and_goes_away(fl):
+    on = {"ml_backup_timer": True, "ml_backup_keep": 3}
+    assert changed(playbook(fl, "backup", "--tags", "ml_backup_timer", **on))["host1"] > 0
+    assert changed(playbook(fl, "backup", "--tags", "ml_backup_timer", **on)) == {"host1": 0}
+    assert changed(playbook(fl, "backup", "--tags", "ml_backup_timer", "--check", **on)) == {"host1": 0}
+    assert host_exec(fl, "host1", "systemctl", "is-active", "mlinfra-backup-mlstack.timer")[1].strip() == "active"
+    before = set(listing(fl))
+    rc, out = host_exec(fl, "host1", "systemctl", "start", "mlinfra-backup-mlstack.service")
+    assert rc == 0, out
+    new = set(listing(fl)) - before
+    assert len(new) == 1 and "database.dump" in listing(fl, f"{BACKUPS}/{new.pop()}")
+    off = {"ml_backup_timer": False}
+    assert changed(playbook(fl, "backup", "--tags", "ml_backup_timer", **off))["host1"] > 0
+    assert changed(playbook(fl, "backup", "--tags", "ml_backup_timer", **off)) == {"host1": 0}
+    assert host_exec(fl, "host1", "ls", "/etc/systemd/system/mlinfra-backup-mlstack.timer",
+                     "/usr/local/sbin/mlinfra-backup-mlstack")[0] != 0
