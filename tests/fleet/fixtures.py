@@ -19,6 +19,8 @@ FIXTURES = {
     "redis": ("redis", "fixtures/redis:7-fixture"),
     "mlflow": ("mlflow", "fixtures/mlflow:3.17.2-fixture"),
     "tf_serving": ("tfserving", "fixtures/tfserving:2.18.0-fixture"),
+    # Not an ml_stack service: the S3-compatible store the tests run beside the stack (inventory: ml_stack_s3_fixture_image).
+    "s3_fixture": ("moto", "fixtures/moto:5.1.22-fixture"),
 }
 
 

@@ -74,7 +74,7 @@ def test_backup_then_destroy_with_volumes_then_restore_finds_runs_and_artifacts(
     fetch_dir = str(tmp_path / "fetched")
     for name in ("b1", "b2"):
         assert changed(playbook(fl, "backup", ml_backup_name=name, ml_backup_keep=1, ml_backup_fetch=True,
-                                ml_backup_fetch_dir=fetch_dir)) == {"host1": 1}
+                                ml_backup_fetch_dir=fetch_dir)) == {"host1": 2}  # written, fetched
     assert listing(fl) == ["b2"]
     assert sorted(listing(fl, f"{BACKUPS}/b2")) == ["SHA256SUMS", "artifacts.tar.gz", "database.dump", "globals.sql"]
     assert host_exec(fl, "host1", "stat", "-c", "%a", BACKUPS)[1].strip() == "700"
@@ -137,3 +137,65 @@ def test_backup_timer_installs_once_writes_backups_and_goes_away(fl):
     assert changed(playbook(fl, "backup", "--tags", "ml_backup_timer", **off)) == {"host1": 0}
     assert host_exec(fl, "host1", "ls", "/etc/systemd/system/mlinfra-backup-mlstack.timer",
                      "/usr/local/sbin/mlinfra-backup-mlstack")[0] != 0
+
+
+S3_VARS = {"ml_stack_mlflow_artifacts_destination": "s3://mlflow-artifacts/team-a",
+           "ml_stack_mlflow_s3_endpoint_url": "http://s3:9000",
+           "ml_stack_mlflow_s3_access_key_id": "AKIDDAY2TEST", "ml_stack_mlflow_s3_secret_access_key": "day2-secret-" + "x" * 20}
+S3_FIXTURE = "day2-s3"
+
+
+def s3(fl, code):
+    """Ask the S3 fixture with boto3 from inside its own container (the store answers only on the fleet)."""
+    prelude = ("import boto3, sys; c = boto3.client('s3', endpoint_url='http://127.0.0.1:9000', region_name='us-east-1', "
+               "aws_access_key_id='AKIDDAY2TEST', aws_secret_access_key='x'); ")
+    rc, out = host_exec(fl, "host1", "docker", "exec", S3_FIXTURE, "python", "-c", prelude + code)
+    assert rc == 0, out
+    return out
+
+
+@pytest.fixture()
+def s3_store(fl):
+    inventory = yaml.safe_load(open(fl.inventory, encoding="utf-8"))
+    image = inventory["all"]["vars"]["ml_stack_s3_fixture_image"]
+    host_exec(fl, "host1", "docker", "rm", "-f", S3_FIXTURE)
+    # On the stack's network, so that MLflow reaches it as http://s3:9000.
+    rc, out = host_exec(fl, "host1", "docker", "run", "-d", "--name", S3_FIXTURE, "--network", "mlstack",
+                        "--network-alias", "s3", image)
+    assert rc == 0, out
+    deadline = time.monotonic() + 60
+    while host_exec(fl, "host1", "docker", "exec", S3_FIXTURE, "python", "-c",
+                    "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9000/', timeout=2)")[0] != 0:
+        assert time.monotonic() < deadline, "the S3 fixture did not answer within 60 s"
+        time.sleep(1)
+    s3(fl, "c.create_bucket(Bucket='mlflow-artifacts')")
+    yield
+    converge(fl)  # back to the artifacts volume, for whatever runs next on this fleet
+    host_exec(fl, "host1", "docker", "rm", "-f", S3_FIXTURE)
+
+
+@pytest.mark.tally("bad inputs refused")
+def test_mlflow_artifacts_in_an_s3_store_round_trip(fl, s3_store):  # pylint: disable=unused-argument,redefined-outer-name
+    first = converge(fl, **S3_VARS)
+    assert changed(first)["host1"] >= 1
+    assert changed(converge(fl, **S3_VARS)) == {"host1": 0}
+    inspect = json.loads(host_exec(fl, "host1", "docker", "inspect", "mlstack-mlflow")[1])[0]
+    config = json.dumps([inspect["Config"]["Env"], inspect["Config"]["Cmd"], inspect["Args"]])
+    assert "day2-secret" not in config and "AKIDDAY2TEST" not in config  # keys only in the credentials file
+    assert "AWS_SHARED_CREDENTIALS_FILE=/run/secrets/aws_credentials" in inspect["Config"]["Env"]
+
+    payload = uuid.uuid4().hex.encode()
+    with tunnel(fl, "host1", 5000) as base:
+        experiment, run = log_run(base, "s3-" + uuid.uuid4().hex[:8], payload)
+        key = f"team-a/{experiment}/{run}/artifacts/model.txt"
+        # boto3 in MLflow found credentials (none in its env): moto does not check them, boto3 refuses to send without.
+        assert key in s3(fl, "print([o['Key'] for o in c.list_objects_v2(Bucket='mlflow-artifacts')['Contents']])")
+        assert s3(fl, f"sys.stdout.write(c.get_object(Bucket='mlflow-artifacts', Key='{key}')['Body'].read().decode())") \
+            == payload.decode()
+        assert artifact(base, f"{experiment}/{run}/artifacts/model.txt") == payload
+
+    # A bad destination is refused before anything changes.
+    before = host_exec(fl, "host1", "docker", "ps", "-aq", "--no-trunc")[1]
+    bad = converge(fl, check=False, **dict(S3_VARS, ml_stack_mlflow_artifacts_destination="s3://Bad_Bucket/x"))
+    assert bad.returncode != 0 and "invalid input, nothing was changed" in bad.stdout and "is not s3://<bucket>" in bad.stdout
+    assert host_exec(fl, "host1", "docker", "ps", "-aq", "--no-trunc")[1] == before
