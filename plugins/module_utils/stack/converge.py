@@ -89,7 +89,7 @@ class Converger:
     def _run(self):
         directory = os.path.join(self.params["secrets_dir"], self.params["project"])
         if self.params["state"] == "absent":
-            return self.absent(spec.desired_state(self.params, _absent_secrets(self.params)))
+            return self.absent(spec.desired_state(self.params, _absent_secrets()))
         # Preflight: nothing is pulled, written, created or stopped until every check below has passed.
         values, writes = secrets.plan(self.params, directory, self.check_mode)
         desired = spec.build(self.params, values, _gpu_facts(self.params))  # every input check, before any pull
@@ -357,7 +357,6 @@ def _gpu_facts(params):
     return nvml.read_gpus(pynvml) if pynvml else nvml.empty(reason)
 
 
-def _absent_secrets(params):
+def _absent_secrets():
     """state=absent needs names, not secrets: placeholders let the spec be built."""
-    return dict.fromkeys(("postgres_password", "redis_password", "mlflow_db_password", "mlflow_admin_password",
-                          "mlflow_secret_key"), "absent")
+    return {name: "absent" for rows in services.SECRETS.values() for name, _option, _needs in rows}

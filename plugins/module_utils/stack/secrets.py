@@ -12,28 +12,24 @@ import os
 import secrets as pysecrets
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import files
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import services
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackInputError
 
 PLACEHOLDER = "(generated on the first real run)"
 
 
 def needed(params):
-    """[(secret name, value given as a parameter or None, parameter name)] for the enabled services."""
-    wanted = []
-    if params.get("postgres"):
-        wanted.append(("postgres_password", params["postgres"].get("password"), "postgres.password"))
-    if params.get("redis"):
-        wanted.append(("redis_password", params["redis"].get("password"), "redis.password"))
+    """[(secret name, value given as a parameter or None, parameter name)] for the enabled services (services.SECRETS)."""
     mlflow = params.get("mlflow")
-    if mlflow:
-        given = mlflow.get("db_password")
-        if given is None and not params.get("postgres"):
-            raise StackInputError("mlflow.db_password is required when postgres runs on another host "
-                                  "(the role reads it from the db host)")
-        wanted.append(("mlflow_db_password", given, "mlflow.db_password"))
-        if mlflow.get("basic_auth"):
-            wanted.append(("mlflow_admin_password", mlflow.get("admin_password"), "mlflow.admin_password"))
-            wanted.append(("mlflow_secret_key", None, None))
+    if mlflow and mlflow.get("db_password") is None and not params.get("postgres"):
+        raise StackInputError("mlflow.db_password is required when postgres runs on another host "
+                              "(the role reads it from the db host)")
+    wanted = []
+    for service in services.NAMES:
+        svc = params.get(service)
+        for name, option, needs in services.SECRETS[service] if svc else ():
+            if needs is None or svc.get(needs):
+                wanted.append((name, svc.get(option) if option else None, "%s.%s" % (service, option) if option else None))
     return wanted
 
 

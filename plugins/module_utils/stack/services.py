@@ -202,10 +202,18 @@ def tf_serving(p, ctx):
     return built
 
 
-# The service table, in dependency order: (name, phase, builder). Each phase is converged and health-gated
-# before the next one starts; the module's options per service are params.SERVICE_OPTIONS, keyed the same.
-TABLE = (("postgres", 0, postgres), ("redis", 0, redis), ("mlflow", 1, mlflow), ("tf_serving", 2, tf_serving))
-NAMES = tuple(name for name, _phase, _build in TABLE)
-PHASES = tuple(tuple(name for name, phase, _build in TABLE if phase == number)
-               for number in sorted({phase for _name, phase, _build in TABLE}))
-BUILDERS = {name: build for name, _phase, build in TABLE}
+# The service table, in dependency order: (name, phase, builder, secrets). Each phase is converged and
+# health-gated before the next one starts; the module's options per service are params.SERVICE_OPTIONS, keyed
+# the same. A secret is (its name in secrets_dir, the option that may give it or None, the boolean option it
+# needs or None): generated once when not given, stored 0600, handed over as a file.
+TABLE = (
+    ("postgres", 0, postgres, (("postgres_password", "password", None),)),
+    ("redis", 0, redis, (("redis_password", "password", None),)),
+    ("mlflow", 1, mlflow, (("mlflow_db_password", "db_password", None), ("mlflow_admin_password", "admin_password", "basic_auth"),
+                           ("mlflow_secret_key", None, "basic_auth"))),
+    ("tf_serving", 2, tf_serving, ()),
+)
+NAMES = tuple(row[0] for row in TABLE)
+PHASES = tuple(tuple(row[0] for row in TABLE if row[1] == number) for number in sorted({row[1] for row in TABLE}))
+BUILDERS = {row[0]: row[2] for row in TABLE}
+SECRETS = {row[0]: row[3] for row in TABLE}
