@@ -10,6 +10,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -48,6 +50,9 @@ def repo_files(fam, arch, base_url, key_bytes):
                                             base + "/stable/rpm/$basearch", base + "/gpgkey", repo_gpgcheck=True)}
 
 
+# The CDI specs nvidia_toolkit wrote ({path: sha256}), so cdi turned off removes those and nothing else.
+# Not beside the spec: dockerd's CDI cache reads every file in /etc/cdi.
+CDI_RECORD = "/var/lib/mlinfra/nvidia_toolkit-cdi.json"
 CDI_REFRESH_UNIT = "nvidia-cdi-refresh.service"  # toolkit >= 1.18: regenerates /var/run/cdi/nvidia.yaml itself
 SYSTEMD_UNIT_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
 
@@ -60,9 +65,10 @@ def cdi_refresh_enabled(host, unit_dirs=SYSTEMD_UNIT_DIRS):
     return host.run(["systemctl", "is-enabled", "--quiet", CDI_REFRESH_UNIT])[0] == 0
 
 
-def ensure_cdi_spec(host, path, check_mode, unit_dirs=SYSTEMD_UNIT_DIRS):
+def ensure_cdi_spec(host, path, check_mode, unit_dirs=SYSTEMD_UNIT_DIRS, record=None):
     """Generate the CDI spec into a private directory and replace `path` only when it differs. Where
     nvidia-cdi-refresh is enabled, leave the spec to it (its /var/run/cdi outranks /etc/cdi): returns False."""
+    record = record or CDI_RECORD
     if cdi_refresh_enabled(host, unit_dirs):
         return False
     ctk = host.which("nvidia-ctk")
@@ -83,9 +89,51 @@ def ensure_cdi_spec(host, path, check_mode, unit_dirs=SYSTEMD_UNIT_DIRS):
         content = files.read_bytes(generated)
         if not content:
             raise ToolkitError("nvidia-ctk cdi generate wrote no spec to %s; %s was left as it was" % (generated, path))
-        return files.ensure_content(path, content, check_mode)
+        changed = files.ensure_content(path, content, check_mode)
+        if not check_mode:  # a spec an earlier release wrote is ours too once it holds what we generate
+            _remember_spec(record, path, content)
+        return changed
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _spec_records(record):
+    try:
+        return json.loads(files.read_bytes(record) or b"{}")
+    except ValueError:
+        return {}
+
+
+def _remember_spec(record, path, content):
+    known = _spec_records(record)
+    digest = hashlib.sha256(content).hexdigest() if content is not None else None
+    if known.get(path) != digest:
+        if digest is None:
+            known.pop(path, None)
+        else:
+            known[path] = digest
+        files.atomic_write(record, json.dumps(known, indent=2, sort_keys=True) + "\n", 0o644)
+
+
+def remove_cdi_spec(path, check_mode, record=None):
+    """cdi turned off: remove the spec this collection wrote at `path` while it still holds what was written
+    (True). A spec it never wrote, or one changed since (nvidia-ctk run by hand), is left alone: (False, why)."""
+    record = record or CDI_RECORD
+    known = _spec_records(record).get(path)
+    if known is None:
+        return False, None
+    current = files.read_bytes(path)
+    if current is None:
+        if not check_mode:
+            _remember_spec(record, path, None)
+        return False, None
+    if hashlib.sha256(current).hexdigest() != known:
+        return False, ("cdi is off, but %s changed since nvidia_toolkit wrote it, so it was left in place; remove it "
+                       "yourself if nothing else uses it" % path)
+    if not check_mode:
+        files.ensure_absent(path, False)
+        _remember_spec(record, path, None)
+    return True, None
 
 
 RUNTIME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -140,7 +188,14 @@ def converge(host, params, check_mode):
         result["actions"].append("register runtime %s in %s" % (params["runtime_name"], params["daemon_json"]))
     elif daemon["changed"]:
         result["actions"].append("rewrite %s and its key record, settings unchanged" % params["daemon_json"])
-    if params["cdi"] and ensure_cdi_spec(host, params["cdi_spec_path"], check_mode):
-        result["actions"].append("write %s" % params["cdi_spec_path"])
+    if params["cdi"]:
+        if ensure_cdi_spec(host, params["cdi_spec_path"], check_mode):
+            result["actions"].append("write %s" % params["cdi_spec_path"])
+    else:
+        removed, why = remove_cdi_spec(params["cdi_spec_path"], check_mode)
+        if removed:
+            result["actions"].append("remove %s (cdi is off)" % params["cdi_spec_path"])
+        if why:
+            result["warnings"] = [why]
     result["changed"] = bool(result["actions"])
     return result

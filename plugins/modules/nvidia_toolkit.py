@@ -26,6 +26,8 @@ description:
   - O(default_runtime=true) requires the runtime binary on the host; without it the task fails and
     daemon.json is left untouched.
   - With O(cdi=true), writes C(nvidia-ctk cdi generate) output to O(cdi_spec_path) only when it would change.
+    With O(cdi=false), a spec it wrote there is removed again while it still holds what was written
+    (recorded in C(/var/lib/mlinfra/nvidia_toolkit-cdi.json)); a spec it did not write, or one changed since, stays.
     Where toolkit 1.18+'s C(nvidia-cdi-refresh.service) is enabled, the spec is left to it (it keeps
     C(/var/run/cdi/nvidia.yaml), which outranks C(/etc/cdi)) and O(cdi_spec_path) is not written.
 author:
@@ -176,6 +178,8 @@ def main():
         result = nvidia_install.converge(ModuleHost(module), module.params, module.check_mode)
     except (MlinfraError, OSError) as exc:
         module.fail_json(msg=failure_message("nvidia_toolkit", exc), **getattr(exc, "extra", {}))
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
     diff = result.pop("diff")
     if module._diff and any(d["before"] != d["after"] for d in diff):  # pylint: disable=protected-access
         result["diff"] = diff

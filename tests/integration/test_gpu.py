@@ -158,6 +158,7 @@ def test_default_runtime_on_then_off_removes_the_key(fl):
     assert config["runtimes"]["nvidia"] == {"path": "nvidia-container-runtime", "args": []}
     assert config.get("features", {}).get("buildkit") is True  # written by hand in an earlier test: kept
     assert host_exec(fl, "host1", "docker", "info", "--format", "{{.DefaultRuntime}}")[1].strip() == "runc"
+    assert host_exec(fl, "host1", "ls", "-A", "/etc/cdi")[1].split() == []  # the spec it wrote went with cdi
     again = run_ansible("ansible-playbook", "-i", fl.inventory, SITE, *TAGS, "-e", json.dumps(off))
     assert {h: c["changed"] for h, c in recap(again.stdout).items()} == {"host1": 0, "host2": 0}
 

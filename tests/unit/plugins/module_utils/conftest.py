@@ -29,3 +29,12 @@ def daemon_json(tmp_path):
     path = tmp_path / "daemon.json"
     path.write_text('{"debug": true, "log-opts": {"labels": "x"}}\n')
     return path
+
+
+@pytest.fixture(autouse=True)
+def cdi_record(tmp_path, monkeypatch):
+    """nvidia_toolkit's record of the CDI specs it wrote, kept in the test's own directory."""
+    from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvidia_install  # pylint: disable=import-outside-toplevel
+    path = tmp_path / "var-lib-mlinfra" / "nvidia_toolkit-cdi.json"
+    monkeypatch.setattr(nvidia_install, "CDI_RECORD", str(path))
+    return path
