@@ -196,6 +196,6 @@ def test_mlflow_artifacts_in_an_s3_store_round_trip(fl, s3_store):  # pylint: di
 
     # A bad destination is refused before anything changes.
     before = host_exec(fl, "host1", "docker", "ps", "-aq", "--no-trunc")[1]
-    bad = converge(fl, check=False, **dict(S3_VARS, ml_stack_mlflow_artifacts_destination="s3://Bad_Bucket/x"))
+    bad = converge(fl, check=False, **{**S3_VARS, "ml_stack_mlflow_artifacts_destination": "s3://Bad_Bucket/x"})
     assert bad.returncode != 0 and "invalid input, nothing was changed" in bad.stdout and "is not s3://<bucket>" in bad.stdout
     assert host_exec(fl, "host1", "docker", "ps", "-aq", "--no-trunc")[1] == before

@@ -42,7 +42,7 @@ def test_local_artifacts_unchanged_without_destination():
 
 
 def test_a_new_secret_key_changes_the_config_hash():
-    assert (mlflow_spec(**S3)["labels"] != mlflow_spec(**dict(S3, s3_secret_access_key="other"))["labels"])
+    assert (mlflow_spec(**S3)["labels"] != mlflow_spec(**{**S3, "s3_secret_access_key": "other"})["labels"])
 
 
 @pytest.mark.parametrize("bad, message", [
