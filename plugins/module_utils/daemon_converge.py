@@ -32,6 +32,21 @@ def check_restart_timeout(timeout):
         raise InputError("restart_timeout must be at least 1 second, got %d" % timeout)
 
 
+def check_params(params, prefix=""):
+    """Input checks of the daemon options (daemon_options.argument_spec) the spec cannot express."""
+    try:
+        check_restart_timeout(params["restart_timeout"])
+    except InputError as exc:
+        raise InputError(prefix + str(exc)) from exc
+
+
+def from_params(run, params, check_mode):
+    """converge() with the daemon options as daemon_options.argument_spec() parses them."""
+    return converge(run, params["path"], params["settings"], params["remove"], params["mode"], params["backup"],
+                    params["restart"], params["restart_timeout"], check_mode, params["validate"],
+                    owner=params["owner"], proxy=params["proxy"])
+
+
 def plan(path, settings, remove=(), mode="merge", owner=None):
     """What the run would do, touching nothing: a dict of current, raw, bom, desired, changed, record, new_record.
     With an owner, keys it recorded earlier and no longer sets are removed too (see managed_keys)."""
@@ -96,7 +111,9 @@ def _put(path, content):
 def converge(run, path, settings, remove=(), mode="merge", backup=False, restart="auto",
              timeout=60, check_mode=False, validate=True, owner=None, proxy=None, dropin=dp.DROPIN):
     """Returns a result dict: changed, config, changed_keys, backup_file, restarted, diff (a list, one
-    entry per file that changes, daemon.json first). proxy None leaves the drop-in alone; {} removes it."""
+    entry per file that changes, daemon.json first) and undo (a callable that puts the previous files back,
+    for a caller whose later step fails because of them; it restarts nothing). proxy None leaves the
+    drop-in alone; {} removes it."""
     target = dj.write_target(path)
     planned = plan(path, settings, remove, mode, owner)
     current, raw, bom, desired, changed = (planned[k] for k in ("current", "raw", "bom", "desired", "changed"))
@@ -132,6 +149,7 @@ def converge(run, path, settings, remove=(), mode="merge", backup=False, restart
         result["diff"][0]["before"] = result["diff"][0]["after"]
     result["changed"] = bool(files.changes)
     result["proxy_changed"] = dropin_changed
+    result["undo"] = lambda: None
     if not files.changes:
         return result
     problems = dj.validate(desired, svc.service_uses_host_flag(run)) if changed else []
@@ -146,6 +164,7 @@ def converge(run, path, settings, remove=(), mode="merge", backup=False, restart
         result["backup_file"] = dj.backup(target)
     was_running = restart == "auto" and (changed or dropin_changed) and svc.is_active(run)
     files.write()
+    result["undo"] = lambda: _undo(run, files, dropin_changed)
     try:
         if dropin_changed:
             svc.daemon_reload(run)
@@ -155,6 +174,12 @@ def converge(run, path, settings, remove=(), mode="merge", backup=False, restart
         _roll_back(run, files, dropin_changed, timeout, exc)
     result["restarted"] = was_running
     return result
+
+
+def _undo(run, files, dropin_changed):
+    files.restore()
+    if dropin_changed:
+        svc.daemon_reload(run)
 
 
 def _roll_back(run, files, dropin_changed, timeout, failure):

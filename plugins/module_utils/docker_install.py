@@ -14,6 +14,7 @@ import grp
 import pwd
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import InputError, MlinfraError
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import daemon_converge
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_service as svc
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.docker_api import DockerAPI, DockerAPIError, DockerConnectionError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import package_holds, repositories
@@ -112,7 +113,7 @@ def ensure_repository(host, fam, os_release, arch, params, check_mode):
         legacy_keyrings=("/etc/apt/trusted.gpg.d/docker*.gpg",))
 
 
-def ensure_service(host, check_mode):
+def ensure_service(host, check_mode, timeout=60):
     """Docker enabled at boot and running; return the list of actions taken."""
     actions = []
     if svc.has_systemd():
@@ -133,9 +134,9 @@ def ensure_service(host, check_mode):
             rc, out, err = host.run(["service", svc.SERVICE, "start"])
             if rc != 0:
                 raise EngineError("service docker start failed: %s; see %s" % ((err or out).strip(), svc.DOCKERD_LOG))
-    if actions and not check_mode and not svc.wait_for_api(60):
-        raise EngineError("dockerd did not answer within 60s of starting: %s"
-                          % "; ".join(svc.error_lines(svc.recent_logs(host.run))))
+    if actions and not check_mode and not svc.wait_for_api(timeout):
+        raise EngineError("dockerd did not answer within %ds of starting: %s"
+                          % (timeout, "; ".join(svc.error_lines(svc.recent_logs(host.run)))))
     return actions
 
 
@@ -189,9 +190,63 @@ def check_params(params):
     if not params["repo_base_url"].startswith(("http://", "https://", "file://")):
         raise InputError("repo_base_url must be an http(s):// or file:// URL, got %r" % params["repo_base_url"])
     pins.check_version_pin(params["version"])
+    if params.get("daemon") is not None:
+        daemon_converge.check_params(params["daemon"], prefix="daemon.")
+
+
+def daemon_actions(daemon):
+    """The daemon.json part of `actions`."""
+    actions = []
+    if daemon["changed_keys"]:
+        actions.append("write %s (%s)" % (daemon["path"], ", ".join(daemon["changed_keys"])))
+    elif daemon["changed"] and not daemon["proxy_changed"]:
+        actions.append("rewrite %s and its key record, settings unchanged" % daemon["path"])
+    if daemon["proxy_changed"]:
+        actions.append("write the proxy drop-in of docker.service")
+    if daemon["restarted"]:
+        actions.append("restart docker")
+    return actions
 
 
 def converge(host, params, check_mode):
+    """Repository, packages, holds, service, group; with `daemon`, daemon.json first (see converge_daemon)."""
+    daemon = None
+    if params.get("daemon") is not None and params["state"] != "absent":
+        # Before the packages: a first install then starts dockerd once, with data-root and the storage
+        # settings in place before dockerd creates its state (one start, not a start and a restart).
+        daemon = daemon_converge.from_params(host.run, params["daemon"], check_mode)
+    try:
+        result = _converge_engine(host, params, check_mode,
+                                  params["daemon"]["restart_timeout"] if daemon else 60)
+    except (MlinfraError, OSError) as exc:
+        if daemon and daemon["changed"] and not daemon["restarted"] and not check_mode:
+            _undo_daemon(host, daemon, exc)
+        raise
+    if daemon is not None:
+        daemon.pop("undo")
+        result["daemon"] = daemon
+        result["actions"] = daemon_actions(daemon) + result["actions"]
+        result["changed"] = bool(result["actions"])
+    return result
+
+
+def _undo_daemon(host, daemon, failure):
+    """The engine did not come up after this run wrote daemon.json (never started with it): the previous
+    files go back, and dockerd is started again if it is installed. Always raises EngineError."""
+    daemon["undo"]()
+    state = "the previous daemon configuration was put back"
+    if svc.dockerd_installed():
+        try:
+            svc.restart_and_verify(host.run, 60)
+            state += " and dockerd is running with it"
+        except svc.DockerServiceError as again:
+            state += " but dockerd still does not start: %s" % "; ".join(svc.error_lines(again.logs))
+    raise EngineError("%s. This run had written %s (%s) before it; %s. Fix the setting (or the failure above) and rerun."
+                      % (str(failure).rstrip("."), daemon["path"], ", ".join(daemon["changed_keys"]) or "its key record",
+                         state), rolled_back=True, **getattr(failure, "extra", {}))
+
+
+def _converge_engine(host, params, check_mode, timeout):
     os_release = host.os_release()
     fam = distro.family(os_release)
     channel = choose_channel(params["channel"], os_release)
@@ -217,7 +272,7 @@ def converge(host, params, check_mode):
             if check_mode and plan:
                 result["actions"].append("enable and start docker")  # not installed yet: nothing to ask
             else:
-                result["actions"] += ensure_service(host, check_mode)
+                result["actions"] += ensure_service(host, check_mode, timeout)
         result["actions"] += ["add %s to group docker" % u
                               for u in ensure_group_members(host, params["users"], check_mode)]
     result["changed"] = bool(result["actions"])

@@ -63,6 +63,10 @@ def validate_file(run, path, dockerd="dockerd"):
     return (err or out).strip()
 
 
+def dockerd_installed(dirs=("/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin")):
+    return any(os.path.exists(os.path.join(d, "dockerd")) for d in dirs)
+
+
 def is_active(run):
     if has_systemd():
         rc, out, _err = run(["systemctl", "is-active", SERVICE])

@@ -200,28 +200,14 @@ logs:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils import daemon_converge
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import daemon_converge, daemon_options
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.docker_proxy import secrets
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError, failure_message
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", default="/etc/docker/daemon.json"),
-            settings=dict(type="dict", default={}),
-            remove=dict(type="list", elements="raw", default=[]),
-            mode=dict(type="str", choices=["merge", "replace"], default="merge"),
-            backup=dict(type="bool", default=False),
-            restart=dict(type="str", choices=["auto", "never"], default="auto"),
-            restart_timeout=dict(type="int", default=60),
-            validate=dict(type="bool", default=True),
-            owner=dict(type="str"),
-            # Not no_log as a whole: only the password inside a URL is secret (added to no_log_values below).
-            proxy=dict(type="dict", no_log=False, options=dict(
-                http=dict(type="str", no_log=False), https=dict(type="str", no_log=False),
-                no_proxy=dict(type="list", elements="str", default=[]))),
-        ),
+        argument_spec=daemon_options.argument_spec(),
         supports_check_mode=True,
     )
     params = module.params
@@ -231,14 +217,12 @@ def main():
 
     try:
         module.no_log_values.update(secrets(params["proxy"]))  # before anything can fail with them in a message
-        daemon_converge.check_restart_timeout(params["restart_timeout"])
-        result = daemon_converge.converge(run, params["path"], params["settings"], params["remove"], params["mode"],
-                                          params["backup"], params["restart"], params["restart_timeout"],
-                                          module.check_mode, params["validate"], owner=params["owner"],
-                                          proxy=params["proxy"])
+        daemon_converge.check_params(params)
+        result = daemon_converge.from_params(run, params, module.check_mode)
     except MlinfraError as exc:
         module.fail_json(msg=failure_message("daemon_config", exc), path=params["path"], **exc.extra)
     diff = result.pop("diff")
+    result.pop("undo")
     if module._diff and result["changed"]:  # pylint: disable=protected-access
         result["diff"] = diff
     module.exit_json(**result)

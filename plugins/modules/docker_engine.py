@@ -103,13 +103,79 @@ options:
     type: list
     elements: str
     default: []
+  daemon:
+    description:
+      - dockerd's configuration in the same module run, exactly as M(mlinfra.docker_ml.daemon_config) does it
+        (merge into daemon.json, a record of the keys set under O(daemon.owner), the proxy drop-in, C(dockerd
+        --validate), atomic write, restart and roll back). See that module for the full behaviour.
+      - The file is written B(before) the packages are installed, so a first install starts dockerd once, with
+        C(data-root) and the storage settings in place before dockerd creates its state. If the engine then
+        does not come up, the previous files are put back and the task fails saying so.
+      - Omitted, daemon.json is left alone. Ignored with O(state=absent).
+    type: dict
+    suboptions:
+      path:
+        description: The daemon configuration file.
+        type: path
+        default: /etc/docker/daemon.json
+      settings:
+        description: Keys to set, merged into the file (O(daemon.mode=merge)) or making up the whole file (V(replace)).
+        type: dict
+        default: {}
+      remove:
+        description: Keys to delete; a string is a top-level key, a list of strings a path into nested objects.
+        type: list
+        elements: raw
+        default: []
+      mode:
+        description: V(merge) keeps keys O(daemon.settings) does not mention; V(replace) writes only them.
+        type: str
+        choices: [merge, replace]
+        default: merge
+      backup:
+        description: Keep a timestamped copy of the previous file next to it when it changes.
+        type: bool
+        default: false
+      restart:
+        description: V(auto) restarts a running dockerd on a real change (rolled back if it does not come back); V(never) only writes.
+        type: str
+        choices: [auto, never]
+        default: auto
+      restart_timeout:
+        description: Seconds to wait for the Docker API after a (re)start.
+        type: int
+        default: 60
+      validate:
+        description: Run C(dockerd --validate --config-file) on the new content first, where dockerd is installed and supports it.
+        type: bool
+        default: true
+      owner:
+        description: Name under which the keys set are recorded beside daemon.json, so that clearing a setting later removes its key.
+        type: str
+      proxy:
+        description:
+          - dockerd's proxy as a systemd drop-in for C(docker.service); omitted leaves the drop-in alone, neither
+            O(daemon.proxy.http) nor O(daemon.proxy.https) removes it. Passwords in the URLs stay out of the output.
+        type: dict
+        suboptions:
+          http:
+            description: C(HTTP_PROXY).
+            type: str
+          https:
+            description: C(HTTPS_PROXY).
+            type: str
+          no_proxy:
+            description: C(NO_PROXY) entries.
+            type: list
+            elements: str
+            default: []
 attributes:
   check_mode:
     support: full
-    description: Reports the repository files, packages and service actions a real run would take.
+    description: Reports the repository files, packages, daemon.json and service actions a real run would take.
   diff_mode:
-    support: none
-    description: Package and repository changes are listed in RV(actions) instead.
+    support: partial
+    description: Shows daemon.json (and its key record, the proxy drop-in) before and after; package and repository changes are listed in RV(actions).
   platform:
     platforms: posix
     support: full
@@ -136,6 +202,16 @@ EXAMPLES = r"""
   mlinfra.docker_ml.docker_engine:
     version: "20.10.*"
     hold: true
+
+- name: Docker and its daemon.json in one task (the role does this)
+  mlinfra.docker_ml.docker_engine:
+    daemon:
+      settings:
+        data-root: /data/docker
+        log-driver: json-file
+        log-opts: {max-size: 10m, max-file: "3"}
+      owner: docker_role
+      backup: true
 
 - name: What would change (nothing is touched)
   mlinfra.docker_ml.docker_engine:
@@ -181,11 +257,18 @@ storage_driver:
   returned: always
   type: str
   sample: overlay2
+daemon:
+  description: The daemon.json part, as M(mlinfra.docker_ml.daemon_config) returns it (config, changed_keys, path, backup_file, proxy_changed, restarted).
+  returned: when O(daemon) is given and O(state) is not V(absent)
+  type: dict
+  sample: {"changed": true, "changed_keys": ["data-root"], "path": "/etc/docker/daemon.json", "backup_file": null,
+           "proxy_changed": false, "restarted": false, "config": {"data-root": "/data/docker"}}
 """
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.module_host import ModuleHost
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_install
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import daemon_options, docker_install
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.docker_proxy import secrets
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError, failure_message
 
 
@@ -206,14 +289,20 @@ def main():
             gpg_key_url=dict(type="str", no_log=False),
             manage_service=dict(type="bool", default=True),
             users=dict(type="list", elements="str", default=[]),
+            daemon=dict(type="dict", options=daemon_options.argument_spec()),
         ),
         supports_check_mode=True,
     )
     try:
+        if module.params["daemon"]:  # before anything can fail with them in a message
+            module.no_log_values.update(secrets(module.params["daemon"]["proxy"]))
         docker_install.check_params(module.params)
         result = docker_install.converge(ModuleHost(module), module.params, module.check_mode)
     except (MlinfraError, OSError) as exc:
         module.fail_json(msg=failure_message("docker_engine", exc), **getattr(exc, "extra", {}))
+    diff = (result.get("daemon") or {}).pop("diff", None)
+    if diff and module._diff and result["daemon"]["changed"]:  # pylint: disable=protected-access
+        result["diff"] = diff
     module.exit_json(**result)
 
 
