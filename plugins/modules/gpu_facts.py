@@ -36,6 +36,12 @@ options:
         C([?memory_total_mib > `40960`].uuid) for the UUIDs of GPUs with more than 40 GiB.
       - The result is always a list - empty when nothing matched (JMESPath's null), one item for a scalar.
     type: str
+  nvml_bindings_sha256:
+    description:
+      - Set by the action plugin - the SHA-256 of the controller's C(pynvml.py). Where the host needs that copy,
+        the module returns RV(nvml_ship) and reads nothing, and the plugin ships the file and runs it again.
+        Leave it unset.
+    type: str
 attributes:
   action:
     support: full
@@ -102,6 +108,11 @@ nvml_bindings:
   returned: always
   type: dict
   sample: {"path": "/opt/mlinfra/python/pynvml.py", "sha256": "56d4acbdecef...", "library": true}
+nvml_ship:
+  description: Why the controller's nvidia-ml-py must be shipped first (V(missing), V(different)); the action plugin acts on it.
+  returned: only to the action plugin, when O(nvml_bindings_sha256) differs from the host's copy
+  type: str
+  sample: missing
 nvml_shipped:
   description: What the action plugin copied to the host (or would, in check mode); absent when nothing.
   returned: when nvidia-ml-py was shipped
@@ -110,22 +121,19 @@ nvml_shipped:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvidia_runtime
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvml as nvml_utils
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import gpu_host
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError, failure_message
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(select=dict(type="str")), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=dict(select=dict(type="str"), nvml_bindings_sha256=dict(type="str")),
+                           supports_check_mode=True)
     try:
-        pynvml, reason = nvml_utils.load_pynvml()
-        bindings = nvml_utils.bindings(pynvml)
-        facts = nvml_utils.host_gpus(pynvml, reason, bindings["library"])
-        facts["runtime_binary"] = nvidia_runtime.runtime_binary()
-        if module.params["select"]:
-            facts["selected"] = nvml_utils.select(module.params["select"], facts["gpus"])
+        facts, bindings, ship = gpu_host.read(module.params["select"], module.params["nvml_bindings_sha256"])
     except MlinfraError as exc:
         module.fail_json(msg=failure_message("gpu_facts", exc), **exc.extra)
+    if ship:
+        module.exit_json(changed=False, nvml_bindings=bindings, nvml_ship=ship)
     module.exit_json(changed=False, ansible_facts={"mlinfra_gpu": facts}, nvml_bindings=bindings)
 
 

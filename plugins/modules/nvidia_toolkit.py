@@ -30,9 +30,30 @@ description:
     (recorded in C(/var/lib/mlinfra/nvidia_toolkit-cdi.json)); a spec it did not write, or one changed since, stays.
     Where toolkit 1.18+'s C(nvidia-cdi-refresh.service) is enabled, the spec is left to it (it keeps
     C(/var/run/cdi/nvidia.yaml), which outranks C(/etc/cdi)) and O(cdi_spec_path) is not written.
+  - Reads the host's GPUs through NVML first, as M(mlinfra.docker_ml.gpu_facts) does (same
+    C(ansible_facts.mlinfra_gpu), same shipping of the controller's nvidia-ml-py by the action plugin), so a play
+    needs one module run per host. With O(skip_without_gpu=true), a host without a usable GPU gets its facts
+    and nothing else (RV(skipped_reason) says why).
 author:
   - mlinfra contributors (@mlinfra)
+requirements:
+  - nvidia-ml-py on the controller (shipped to hosts that have the NVIDIA driver library)
+  - jmespath on the managed host, only for O(select)
 options:
+  skip_without_gpu:
+    description:
+      - Set nothing up on a host where NVML finds no usable GPU (no driver, no GPU, all GPUs failing); only the
+        facts are returned. V(false) sets the toolkit up regardless (a host being prepared before its driver).
+    type: bool
+    default: false
+  select:
+    description:
+      - JMESPath expression over the GPU list, returned as C(ansible_facts.mlinfra_gpu.selected) (see
+        M(mlinfra.docker_ml.gpu_facts)).
+    type: str
+  nvml_bindings_sha256:
+    description: Set by the action plugin (see M(mlinfra.docker_ml.gpu_facts)). Leave it unset.
+    type: str
   version:
     description: Version of all four packages, e.g. C(1.17.8-1); empty for whatever is newest when installing.
     type: str
@@ -92,6 +113,12 @@ options:
     type: int
     default: 60
 attributes:
+  action:
+    support: full
+    description: The action plugin ships nvidia-ml-py from the controller where it is needed.
+  facts:
+    support: full
+    description: Sets C(ansible_facts.mlinfra_gpu), as M(mlinfra.docker_ml.gpu_facts) does.
   check_mode:
     support: full
     description: Reports the repository files, packages and daemon.json changes a real run would make.
@@ -125,6 +152,36 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+skipped_reason:
+  description: Why nothing was set up (O(skip_without_gpu=true) on a host without a usable GPU), else null.
+  returned: always
+  type: str
+  sample: "no NVIDIA GPU on this host (NVML: driver not loaded): the NVIDIA Container Toolkit is not set up"
+ansible_facts:
+  description: The GPU facts.
+  returned: always
+  type: dict
+  contains:
+    mlinfra_gpu:
+      description: As M(mlinfra.docker_ml.gpu_facts) returns them.
+      returned: always
+      type: dict
+      sample: {"count": 0, "gpus": [], "failed_gpus": [], "reason": "NVIDIA driver library not found"}
+nvml_bindings:
+  description: The nvidia-ml-py this host read NVML with (path and sha256, or nulls), and whether the driver library loads.
+  returned: always
+  type: dict
+  sample: {"path": "/opt/mlinfra/python/pynvml.py", "sha256": "56d4acbdecef...", "library": true}
+nvml_ship:
+  description: Why the controller's nvidia-ml-py must be shipped first; the action plugin acts on it.
+  returned: only to the action plugin
+  type: str
+  sample: missing
+nvml_shipped:
+  description: What the action plugin copied to the host (or would, in check mode); absent when nothing.
+  returned: when nvidia-ml-py was shipped
+  type: str
+  sample: "shipped nvidia-ml-py 13.615.71 (missing) to /opt/mlinfra/python/pynvml.py"
 actions:
   description: What was done (or would be, in check mode).
   returned: always
@@ -151,7 +208,7 @@ daemon_config:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.module_host import ModuleHost
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvidia_install
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import gpu_host, nvidia_install
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import MlinfraError, failure_message
 
 
@@ -170,14 +227,25 @@ def main():
             backup=dict(type="bool", default=True),
             restart=dict(type="str", choices=["auto", "never"], default="auto"),
             restart_timeout=dict(type="int", default=60),
+            skip_without_gpu=dict(type="bool", default=False), select=dict(type="str"),
+            nvml_bindings_sha256=dict(type="str"),
         ),
         supports_check_mode=True,
     )
+    params = module.params
     try:
-        nvidia_install.check_params(module.params)
-        result = nvidia_install.converge(ModuleHost(module), module.params, module.check_mode)
+        nvidia_install.check_params(params)
+        facts, bindings, ship = gpu_host.read(params["select"], params["nvml_bindings_sha256"])
+        if ship:
+            module.exit_json(changed=False, nvml_bindings=bindings, nvml_ship=ship)
+        skipped = gpu_host.skip_reason(facts, params["skip_without_gpu"])
+        if skipped:
+            module.exit_json(changed=False, skipped_reason=skipped, ansible_facts={"mlinfra_gpu": facts},
+                             nvml_bindings=bindings)
+        result = nvidia_install.converge(ModuleHost(module), params, module.check_mode)
     except (MlinfraError, OSError) as exc:
         module.fail_json(msg=failure_message("nvidia_toolkit", exc), **getattr(exc, "extra", {}))
+    result.update(skipped_reason=None, ansible_facts={"mlinfra_gpu": facts}, nvml_bindings=bindings)
     for warning in result.pop("warnings", []):
         module.warn(warning)
     diff = result.pop("diff")
