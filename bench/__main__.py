@@ -1,26 +1,30 @@
-"""python -m bench [--sizes 1,3,10] [--reps 5] [--keep]
+"""python -m bench [--sizes 1,3,10] [--reps 5] [--fresh-reps 3] [--keep] [--name-prefix P]
 
-Times, on local fleets of N hosts (forks = N), interleaved ours/peer for each repetition:
-  floor   ansible all -m ping
-  ours    playbooks/site.yml on a converged fleet (no-op)
-  peer    bench/peer/site.yml (community.docker, same stack) on a converged fleet (no-op)
-  ours-ml site.yml --tags ml_stack: the same scope as the peer (containers only, no engine/daemon.json/GPU)
-  first   the first converge of each stack, images already on the hosts, no containers
-and the ml_stack module alone on one host (no-op, its AnsiballZ payload run on the host) with its
-Docker API request count. Writes bench/results/<date>.md and a PNG plot."""
+Times, on local fleets of N hosts (forks = N), interleaved for each repetition:
+  floor     ansible all -m ping
+  ours      playbooks/site.yml on a converged fleet (no-op)
+  full-peer bench/peer/full-site.yml: the whole of site.yml's scope as users of the popular roles write it
+            (Docker, daemon.json, NVIDIA toolkit skipped without a GPU, the community.docker stack) (no-op)
+  peer      bench/peer/site.yml (community.docker, the stack only) on a converged fleet (no-op)
+  ours-ml   site.yml --tags ml_stack: the same scope as the peer (containers only, no engine/daemon.json/GPU)
+  first     the first converge of each stack, images already on the hosts, no containers
+with remote module runs per host (bench/callback/module_runs.py) and controller CPU seconds per host of
+each no-op; then the first converge of a fresh host (no Docker) with each whole-scope playbook, on
+fleets of its own; and the ml_stack module alone on one host (no-op, its AnsiballZ payload run on the
+host) with its Docker API request count. Writes bench/results/<date>.md and a PNG plot."""
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
-import statistics
+import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench.report import write_results
 
 REPO = Path(__file__).resolve().parents[1]
 VENV = REPO / ".venv-bench"
@@ -45,19 +49,40 @@ def ensure_venv():
     stamp.write_text(requirements.read_text())
 
 
-def env(forks):
+PREFIX = {"name": "bench"}
+COUNTS = Path("/tmp/bench-module-runs.json")
+
+
+def env(forks, **extra):
     collections = f"{REPO / '.build' / 'collections'}:{VENV}/lib/python3.11/site-packages"
     return dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORKS=str(forks),
-                ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_NOCOLOR="1", PATH=f"{BIN}:{os.environ['PATH']}")
+                ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_NOCOLOR="1", PATH=f"{BIN}:{os.environ['PATH']}",
+                ANSIBLE_CALLBACK_PLUGINS=str(REPO / "bench" / "callback"), ANSIBLE_CALLBACKS_ENABLED="module_runs",
+                BENCH_MODULE_RUNS=str(COUNTS), **extra)
 
 
-def timed(cmd, forks, check=True):
+def controller_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd, forks, check=True, cpu=None):
+    """Seconds of wall time; with cpu (a list), the controller CPU seconds of the run (ansible-playbook, its
+    workers and their ssh clients: every child it waited for) are appended to it."""
+    before = controller_cpu()
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=REPO, env=env(forks), capture_output=True, text=True, timeout=1800, check=False)
     elapsed = time.monotonic() - started
+    if cpu is not None:
+        cpu.append(controller_cpu() - before)
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
     return elapsed, proc
+
+
+def module_runs():
+    """{host: remote module runs} of the last playbook run (bench/callback/module_runs.py)."""
+    return json.loads(COUNTS.read_text()) if COUNTS.exists() else {}
 
 
 def fleet(*args):
@@ -70,39 +95,70 @@ def changed_hosts(stdout):
     return sum(1 for m in re.finditer(r"changed=(\d+)", stdout) if int(m.group(1)) > 0)
 
 
+def models_dir(inv, hosts):
+    timed([str(BIN / "ansible"), "all", "-i", inv, "-m", "ansible.builtin.shell", "-a",
+           "mkdir -p /srv/models/half_plus_two/1 && echo bench > /srv/models/half_plus_two/1/saved_model.pb"], hosts)
+
+
 def prepare(name, hosts):
     """A converged Docker fleet with the fixture images pulled on every host and no stack containers."""
     fleet("up", "--name", name, "--hosts", str(hosts), "--fixtures")
     inv = str(REPO / ".fleet" / name / "inventory.yml")
     timed([str(BIN / "ansible-playbook"), "-i", inv, "playbooks/site.yml", "--tags", "docker"], hosts)
+    models_dir(inv, hosts)
     import yaml  # pylint: disable=import-outside-toplevel
     variables = yaml.safe_load(open(inv, encoding="utf-8"))["all"]["vars"]
     images = " ".join(v for k, v in variables.items() if k.startswith("ml_stack_") and k.endswith("_image"))
     timed([str(BIN / "ansible"), "all", "-i", inv, "-m", "ansible.builtin.shell", "-a",
-           f"for i in {images}; do docker pull -q $i >/dev/null || exit 1; done; "
-           "mkdir -p /srv/models/half_plus_two/1 && echo bench > /srv/models/half_plus_two/1/saved_model.pb"], hosts)
+           f"for i in {images}; do docker pull -q $i >/dev/null || exit 1; done"], hosts)
     return inv
 
 
+def playbook(inv, path):
+    return [str(BIN / "ansible-playbook"), "-i", inv, path, "-e", json.dumps(STACK_VARS)]
+
+
+KINDS = ("floor", "ours", "full_peer", "peer", "ours_ml")
+
+
 def run_size(hosts, reps):
-    name = f"bench-{hosts}"
+    name = f"{PREFIX['name']}-{hosts}"
     inv = prepare(name, hosts)
-    ours = [str(BIN / "ansible-playbook"), "-i", inv, "playbooks/site.yml", "-e", json.dumps(STACK_VARS)]
-    peer = [str(BIN / "ansible-playbook"), "-i", inv, "bench/peer/site.yml", "-e", json.dumps(STACK_VARS)]
-    floor = [str(BIN / "ansible"), "all", "-i", inv, "-m", "ansible.builtin.ping"]
-    row = {"hosts": hosts, "floor": [], "ours": [], "peer": [], "ours_ml": [], "ours_changed": [], "peer_changed": [],
-           "ours_ml_changed": []}
+    ours, peer = playbook(inv, "playbooks/site.yml"), playbook(inv, "bench/peer/site.yml")
+    cmds = {"floor": [str(BIN / "ansible"), "all", "-i", inv, "-m", "ansible.builtin.ping"], "ours": ours,
+            "full_peer": playbook(inv, "bench/peer/full-site.yml"), "peer": peer, "ours_ml": ours + ["--tags", "ml_stack"]}
+    row = {"hosts": hosts, **{k: [] for k in KINDS}, **{k + "_changed": [] for k in KINDS[1:]},
+           **{k + "_cpu": [] for k in KINDS[1:]}, "module_runs": {}}
     row["first_ours"] = timed(ours, hosts)[0]
     row["first_peer"] = timed(peer, hosts)[0]
+    timed(cmds["full_peer"], hosts)  # its Docker part is a no-op from here on too
     for rep in range(reps):
-        for key, cmd in (("floor", floor), ("ours", ours), ("peer", peer), ("ours_ml", ours + ["--tags", "ml_stack"])):
-            elapsed, proc = timed(cmd, hosts)
+        for key in KINDS:
+            elapsed, proc = timed(cmds[key], hosts, cpu=row.get(key + "_cpu"))
             row[key].append(elapsed)
             if key != "floor":
                 row[key + "_changed"].append(changed_hosts(proc.stdout))
-        log(f"{hosts} hosts, rep {rep + 1}/{reps}: floor {row['floor'][-1]:.2f}s ours {row['ours'][-1]:.2f}s "
-            f"peer {row['peer'][-1]:.2f}s ours-ml {row['ours_ml'][-1]:.2f}s")
+                row["module_runs"][key] = module_runs()
+        log(f"{hosts} hosts, rep {rep + 1}/{reps}: " + " ".join(f"{k} {row[k][-1]:.2f}s" for k in KINDS))
     return row, inv
+
+
+def first_fresh(reps):
+    """The first converge of a fresh host (no Docker; images pulled from the fixture registry by the run),
+    whole scope: site.yml against full-site.yml, each on a fleet of its own, alternating."""
+    times = {"ours": [], "full_peer": []}
+    for rep in range(reps):
+        for key, path in (("ours", "playbooks/site.yml"), ("full_peer", "bench/peer/full-site.yml")):
+            name = f"{PREFIX['name']}-fresh"
+            fleet("up", "--name", name, "--hosts", "1", "--fixtures")
+            try:
+                inv = str(REPO / ".fleet" / name / "inventory.yml")
+                models_dir(inv, 1)
+                times[key].append(timed(playbook(inv, path), 1)[0])
+            finally:
+                fleet("down", "--name", name)
+        log(f"fresh host, rep {rep + 1}/{reps}: ours {times['ours'][-1]:.1f}s full-peer {times['full_peer'][-1]:.1f}s")
+    return times
 
 
 def module_alone(inv, reps):
@@ -122,67 +178,16 @@ def module_alone(inv, reps):
     return {"seconds": [m / 1000 for m in millis], "api_requests": requests}
 
 
-def median(values):
-    return statistics.median(values) if values else float("nan")
-
-
-def write_results(rows, alone, reps):
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    day = datetime.date.today().isoformat()
-    one = next((r for r in rows if r["hosts"] == 1), None)
-    lines = [f"# Benchmark {day}", "",
-             f"Machine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-             f"ansible-core 2.19.14, community.docker from ansible 12.3.0. {reps} repetitions, interleaved "
-             "floor/ours/peer; medians in seconds. Fleet hosts are local containers (tests/fleet), forks = hosts.", "",
-             "| hosts | floor (ping) | ours no-op | peer no-op | ours/peer | ours/floor | ours ML plays only | "
-             "ours ML only/peer | first ours | first peer | changed hosts in no-op runs (ours / peer) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['hosts']} | {median(r['floor']):.2f} | {median(r['ours']):.2f} | {median(r['peer']):.2f} | "
-                     f"{median(r['ours']) / median(r['peer']):.2f} | {median(r['ours']) / median(r['floor']):.2f} | "
-                     f"{median(r['ours_ml']):.2f} | {median(r['ours_ml']) / median(r['peer']):.2f} | {r['first_ours']:.1f} | "
-                     f"{r['first_peer']:.1f} | {max(r['ours_changed'] + r['ours_ml_changed'])} / {max(r['peer_changed'])} |")
-    lines += ["", "\"ours ML plays only\" is `site.yml --tags ml_stack`: the peer's scope (containers), without "
-              "the Docker engine, daemon.json and GPU tasks that only ours has."]
-    lines += ["", f"ml_stack module alone on one host (postgres + redis, no-op, run on the host): median "
-              f"{median(alone['seconds']):.3f} s over {len(alone['seconds'])} runs, {alone['api_requests']} Docker API requests."]
-    if one:
-        ten = next((r for r in rows if r["hosts"] == 10), None)
-        if ten:
-            lines.append(f"10-host no-op / 1-host no-op: {median(ten['ours']) / median(one['ours']):.2f}.")
-    lines += ["", "Raw samples:", "", "```json", json.dumps({"rows": rows, "module_alone": alone}, indent=1), "```", ""]
-    path = RESULTS / f"{day}.md"
-    path.write_text("\n".join(lines))
-    plot(rows, RESULTS / f"{day}.png")
-    return path
-
-
-def plot(rows, path):
-    import matplotlib  # pylint: disable=import-outside-toplevel
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
-    hosts = [r["hosts"] for r in rows]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for key, label in (("ours", "ours: site.yml no-op"), ("ours_ml", "ours: ML plays only (peer's scope)"),
-                       ("peer", "peer: community.docker no-op"), ("floor", "floor: ping")):
-        ax.plot(hosts, [median(r[key]) for r in rows], marker="o", label=label)
-    ax.set_xlabel("hosts (forks = hosts)")
-    ax.set_ylabel("median seconds")
-    ax.set_title("No-op converge time vs fleet size")
-    ax.set_xticks(hosts)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-
-
 def main():
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1,3,10")
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--fresh-reps", type=int, default=3, help="first converges of a fresh host, each playbook")
     parser.add_argument("--keep", action="store_true", help="keep the bench fleets")
+    parser.add_argument("--name-prefix", default="bench", help="fleet names: <prefix>-<hosts>, <prefix>-fresh")
     args = parser.parse_args()
+    PREFIX["name"] = args.name_prefix
     ensure_venv()
     if Path(sys.prefix).resolve() != VENV.resolve():  # run the rest (matplotlib included) in the bench venv
         os.execv(str(BIN / "python"), [str(BIN / "python"), "-m", "bench", *sys.argv[1:]])
@@ -196,8 +201,9 @@ def main():
                 alone = module_alone(inv, 10)
         finally:
             if not args.keep:
-                fleet("down", "--name", f"bench-{size}")
-    print(write_results(rows, alone or {"seconds": [], "api_requests": 0}, args.reps))
+                fleet("down", "--name", f"{PREFIX['name']}-{size}")
+    fresh = first_fresh(args.fresh_reps) if args.fresh_reps else {"ours": [], "full_peer": []}
+    print(write_results(RESULTS, rows, alone or {"seconds": [], "api_requests": 0}, fresh, args.reps))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,121 @@
+"""The benchmark's report: bench/results/<date>.md (tables, the ratio lines the issues track, raw samples)
+and a PNG plot of all of it."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import statistics
+
+LABELS = {"floor": "floor: ping", "ours": "ours: site.yml no-op", "full_peer": "full peer: whole scope no-op",
+          "peer": "peer: community.docker stack no-op", "ours_ml": "ours: ML plays only (peer's scope)"}
+
+
+def median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def per_host(runs):
+    """(max, mean) remote module runs per host of one no-op run."""
+    counts = list(runs.values()) or [0]
+    return max(counts), sum(counts) / len(counts)
+
+
+def ratio_line(rows, a, b):
+    return " / ".join(f"{median(r[a]) / median(r[b]):.2f}" for r in rows)
+
+
+def write_results(results, rows, alone, fresh, reps):
+    results.mkdir(parents=True, exist_ok=True)
+    day = datetime.date.today().isoformat()
+    sizes = " / ".join(str(r["hosts"]) for r in rows)
+    lines = [f"# Benchmark {day}", "",
+             f"Machine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+             f"ansible-core 2.19.14, community.docker from ansible 12.3.0. {reps} repetitions, interleaved "
+             "floor/ours/full-peer/peer/ours-ML; medians in seconds. Fleet hosts are local containers (tests/fleet), "
+             "forks = hosts; they share the machine's cores with the controller.", "",
+             "| hosts | floor (ping) | ours no-op | full peer no-op | ours/full-peer | peer no-op | ours/peer | ours/floor | "
+             "ours ML plays only | ours ML only/peer | first ours (stack) | first peer (stack) | changed hosts in no-op runs "
+             "(ours / full peer / peer) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        m = {k: median(r[k]) for k in LABELS}
+        lines.append(f"| {r['hosts']} | {m['floor']:.2f} | {m['ours']:.2f} | {m['full_peer']:.2f} | "
+                     f"{m['ours'] / m['full_peer']:.2f} | {m['peer']:.2f} | {m['ours'] / m['peer']:.2f} | "
+                     f"{m['ours'] / m['floor']:.2f} | {m['ours_ml']:.2f} | {m['ours_ml'] / m['peer']:.2f} | "
+                     f"{r['first_ours']:.1f} | {r['first_peer']:.1f} | {max(r['ours_changed'] + r['ours_ml_changed'])} / "
+                     f"{max(r['full_peer_changed'])} / {max(r['peer_changed'])} |")
+    lines += ["", f"ours/full-peer: {ratio_line(rows, 'ours', 'full_peer')} ({sizes} hosts, medians).",
+              f"ours/peer: {ratio_line(rows, 'ours', 'peer')} ({sizes} hosts, medians; the peer does containers only)."]
+    one = next((r for r in rows if r["hosts"] == 1), None)
+    ten = next((r for r in rows if r["hosts"] == 10), None)
+    if one and ten:
+        lines.append(f"10-host no-op / 1-host no-op: {median(ten['ours']) / median(one['ours']):.2f} "
+                     f"(ping alone: {median(ten['floor']) / median(one['floor']):.2f}).")
+    lines += ["", "Per host, for one no-op run: remote module runs (max / mean over the hosts; "
+              "bench/callback/module_runs.py) and controller CPU seconds (ansible-playbook, its workers and ssh, "
+              "median of the repetitions, divided by the hosts).", "",
+              "| hosts | ours module runs | full peer module runs | peer module runs | ours CPU s/host | "
+              "full peer CPU s/host | peer CPU s/host |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        runs = {k: per_host(r["module_runs"].get(k, {})) for k in ("ours", "full_peer", "peer")}
+        cpu = {k: median(r[k + "_cpu"]) / r["hosts"] for k in ("ours", "full_peer", "peer")}
+        lines.append(f"| {r['hosts']} | " + " | ".join(f"{runs[k][0]} / {runs[k][1]:.1f}" for k in runs) + " | "
+                     + " | ".join(f"{cpu[k]:.2f}" for k in cpu) + " |")
+    if fresh["ours"]:
+        lines += ["", f"First converge of a fresh host (no Docker; Docker, daemon.json, images and the whole stack), "
+                  f"whole scope, median of {len(fresh['ours'])}: ours {median(fresh['ours']):.1f} s, full peer "
+                  f"{median(fresh['full_peer']):.1f} s (ours/full-peer {median(fresh['ours']) / median(fresh['full_peer']):.2f})."]
+    lines += ["", "\"ours ML plays only\" is `site.yml --tags ml_stack`: the peer's scope (containers), without "
+              "the Docker engine, daemon.json and GPU tasks that only ours has. \"first ... (stack)\": the first "
+              "converge of each stack on a host with Docker and the images, no containers."]
+    lines += ["", f"ml_stack module alone on one host (postgres + redis, no-op, run on the host): median "
+              f"{median(alone['seconds']):.3f} s over {len(alone['seconds'])} runs, {alone['api_requests']} Docker API requests."]
+    lines += ["", "Raw samples:", "", "```json",
+              json.dumps({"rows": rows, "module_alone": alone, "first_fresh": fresh}, indent=1), "```", ""]
+    path = results / f"{day}.md"
+    path.write_text("\n".join(lines))
+    plot(rows, fresh, results / f"{day}.png")
+    return path
+
+
+def plot(rows, fresh, path):
+    import matplotlib  # pylint: disable=import-outside-toplevel
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+    hosts = [r["hosts"] for r in rows]
+    fig, (times, ratios, per) = plt.subplots(1, 3, figsize=(17, 5))
+    for key, label in LABELS.items():
+        times.plot(hosts, [median(r[key]) for r in rows], marker="o", label=label)
+    times.set(xlabel="hosts (forks = hosts)", ylabel="median seconds", title="No-op converge time", xticks=hosts)
+    times.legend(fontsize=8)
+    one = next((r for r in rows if r["hosts"] == 1), None)
+    ratios.plot(hosts, [median(r["ours"]) / median(r["full_peer"]) for r in rows], marker="o", label="ours / full peer")
+    ratios.plot(hosts, [median(r["ours"]) / median(r["peer"]) for r in rows], marker="o", label="ours / peer (stack only)")
+    if one:
+        ratios.plot(hosts, [median(r["ours"]) / median(one["ours"]) for r in rows], marker="o",
+                    label="ours N hosts / ours 1 host")
+        ratios.plot(hosts, [median(r["floor"]) / median(one["floor"]) for r in rows], marker="x", linestyle=":",
+                    label="ping N hosts / ping 1 host")
+    ratios.axhline(0.5, color="grey", linestyle="--", linewidth=0.8)
+    ratios.axhline(2.0, color="grey", linestyle="--", linewidth=0.8)
+    ratios.set(xlabel="hosts", ylabel="ratio", title="Ratios (targets: 0.5 vs full peer, 2.0 for 10/1)", xticks=hosts)
+    ratios.legend(fontsize=8)
+    width = 0.25
+    for i, key in enumerate(("ours", "full_peer", "peer")):
+        xs = [x + (i - 1) * width for x in range(len(rows))]
+        per.bar(xs, [per_host(r["module_runs"].get(key, {}))[1] for r in rows], width, label=f"{key}: module runs/host")
+        per.plot(xs, [median(r[key + "_cpu"]) / r["hosts"] for r in rows], marker="s", linestyle="none",
+                 label=f"{key}: controller CPU s/host")
+    title = "Per host, no-op"
+    if fresh["ours"]:
+        title += f"; fresh host first converge: ours {median(fresh['ours']):.0f}s, full peer {median(fresh['full_peer']):.0f}s"
+    per.set(xticks=range(len(rows)), xticklabels=[str(h) for h in hosts], xlabel="hosts", title=title)
+    per.title.set_fontsize(9)
+    per.legend(fontsize=7)
+    for ax in (times, ratios, per):
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
