@@ -34,7 +34,11 @@ options:
     description: The user-defined bridge network; defaults to O(project).
     type: str
   secrets_dir:
-    description: Where generated secrets and runtime files live (a directory per project).
+    description:
+      - Where generated secrets and runtime files live (a directory per project).
+      - Runtime files (C(<secrets_dir>/<project>/runtime/), the files bind-mounted into the containers, such as
+        C(pgpass), the S3 C(aws_credentials) or C(basic_auth.ini)) are removed once the desired state no longer has
+        them (S3 or basic auth turned off) and with O(state=absent). The secrets themselves are kept.
     type: path
     default: /etc/mlinfra
   pull:

@@ -347,7 +347,7 @@ services:
     mlflow: {action: recreate, changed_fields: [image], migration: ["INFO  [alembic] ..."], status: running, health: healthy}
     tf_serving: {action: remove, removed_volumes: [], kept_volumes: [team-models], status: absent}
 host_changes:
-  description: Secrets, runtime files, networks and volumes created or changed (paths and names only).
+  description: Secrets, runtime files, networks and volumes created, changed or removed (paths and names only; C(<path> (removed))).
   returned: always
   type: list
   elements: str

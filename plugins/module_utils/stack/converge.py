@@ -109,6 +109,9 @@ class Converger:
             for service, item in phase_desired.items():
                 self.host_changes += secrets.ensure_runtime_files(item["files"], self.check_mode)
                 self.converge_service(service, item, plans[service])
+                stale = secrets.stale_runtime_files(os.path.join(directory, "runtime"), services.RUNTIME_FILES[service],
+                                                    item["files"])
+                self.host_changes += secrets.remove_runtime_files(stale, self.check_mode)
             if self.params["state"] == "present" and not self.check_mode:
                 waiting = {s: d for s, d in phase_desired.items() if not self.results[s]["ready"]}
                 if waiting:  # the budget starts now, when this phase's containers have started
@@ -326,11 +329,13 @@ class Converger:
             if action:
                 self.diffs.append(compare.container_diff(service, inspect["State"]["Status"], "absent"))
             if self.check_mode:
+                self.host_changes += secrets.remove_runtime_files(self._runtime_files(service), True)
                 self.host_changes += ["volume %s" % v for v in removes]
                 continue
             if inspect is not None:
                 self.engine.remove(inspect["Id"])
                 self.engine.wait_gone(item["name"])
+            self.host_changes += secrets.remove_runtime_files(self._runtime_files(service), False)
             for volume in removes:
                 self.engine.remove_volume(volume)
                 self.host_changes.append("volume %s" % volume)
@@ -340,6 +345,10 @@ class Converger:
             if not self.check_mode:
                 self.engine.remove_network(self.network_name)
         return self.summary()
+
+    def _runtime_files(self, service):
+        runtime = os.path.join(self.params["secrets_dir"], self.params["project"], "runtime")
+        return secrets.stale_runtime_files(runtime, services.RUNTIME_FILES[service], [])
 
     def summary(self):
         changed = bool(self.host_changes) or any(r.get("action") or r.get("pulled") for r in self.results.values())

@@ -121,3 +121,20 @@ def ensure_runtime_files(runtime_files, check_mode):
         if not check_mode:
             write_exact(item["path"], item["content"], item["mode"], item["uid"], item["gid"])
     return changed
+
+
+def stale_runtime_files(runtime_dir, names, files_wanted):
+    """The runtime files (of `names`, a service's) present in runtime_dir that the desired state no longer
+    has: an S3 credentials file after S3 is turned off, basic_auth.ini after basic auth, all of them after
+    state=absent. Derived copies of secrets: the secrets themselves stay in secrets_dir."""
+    wanted = {item["path"] for item in files_wanted}
+    paths = [os.path.join(runtime_dir, name) for name in names]
+    return [path for path in paths if path not in wanted and os.path.lexists(path)]
+
+
+def remove_runtime_files(paths, check_mode):
+    """Remove them (after the container that mounted them was recreated or removed); return host changes."""
+    for path in paths:
+        if not check_mode:
+            os.unlink(path)
+    return ["%s (removed)" % path for path in paths]

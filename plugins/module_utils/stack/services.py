@@ -202,18 +202,21 @@ def tf_serving(p, ctx):
     return built
 
 
-# The service table, in dependency order: (name, phase, builder, secrets). Each phase is converged and
-# health-gated before the next one starts; the module's options per service are params.SERVICE_OPTIONS, keyed
+# The service table, in dependency order: (name, phase, builder, secrets, runtime files). Each phase is converged
+# and health-gated before the next one starts; the module's options per service are params.SERVICE_OPTIONS, keyed
 # the same. A secret is (its name in secrets_dir, the option that may give it or None, the boolean option it
-# needs or None): generated once when not given, stored 0600, handed over as a file.
+# needs or None): generated once when not given, stored 0600, handed over as a file. Runtime files are every
+# file the builder may write into the runtime directory: one the desired state no longer has is removed.
 TABLE = (
-    ("postgres", 0, postgres, (("postgres_password", "password", None),)),
-    ("redis", 0, redis, (("redis_password", "password", None),)),
+    ("postgres", 0, postgres, (("postgres_password", "password", None),), ("postgres_password",)),
+    ("redis", 0, redis, (("redis_password", "password", None),), ("redis.conf",)),
     ("mlflow", 1, mlflow, (("mlflow_db_password", "db_password", None), ("mlflow_admin_password", "admin_password", "basic_auth"),
-                           ("mlflow_secret_key", None, "basic_auth"))),
-    ("tf_serving", 2, tf_serving, ()),
+                           ("mlflow_secret_key", None, "basic_auth")),
+     ("pgpass", "aws_credentials", "basic_auth.ini", "flask_secret_key")),
+    ("tf_serving", 2, tf_serving, (), ("monitoring.config", "models.config")),
 )
 NAMES = tuple(row[0] for row in TABLE)
 PHASES = tuple(tuple(row[0] for row in TABLE if row[1] == number) for number in sorted({row[1] for row in TABLE}))
 BUILDERS = {row[0]: row[2] for row in TABLE}
 SECRETS = {row[0]: row[3] for row in TABLE}
+RUNTIME_FILES = {row[0]: row[4] for row in TABLE}
