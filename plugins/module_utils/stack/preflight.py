@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type  # pylint: disable=invalid-name
 
 import os
+import re
 import socket
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import services
@@ -115,11 +116,24 @@ def stranded_cluster(inspect, desired, exists=os.path.exists):
     if holder is None:
         source, where = ((inspect.get("GraphDriver") or {}).get("Data") or {}).get("UpperDir"), "its container layer"
         rel = pgdata.lstrip("/")
+        if not source and _has_run(inspect):
+            # The engine does not show the layer (containerd's image store reports no GraphDriver data): what
+            # cannot be looked at cannot be called empty.
+            raise StackError(
+                "postgres: the cluster of container %s (PGDATA %s) is on no mount, so it lives in the container's own "
+                "layer, and this Docker engine does not show where that is (containerd image store): replacing the "
+                "container could delete the data. Nothing was changed beyond pulling the images it needs. Copy the "
+                "cluster into volume %s (docker cp %s:%s ...), or remove the container yourself if it holds nothing"
+                % (desired["name"], pgdata, data_volume(desired), desired["name"], pgdata), pgdata=pgdata,
+                found_in="container layer (not visible)")
     elif (holder.get("Type"), holder.get("Name") if holder.get("Type") == "volume" else holder.get("Source")) in kept:
         return
     else:
         source, rel = holder.get("Source"), os.path.relpath(pgdata, holder["Destination"])
-        where = "anonymous volume %s" % holder.get("Name") if holder.get("Type") == "volume" else "%s %s" % (holder.get("Type"), source)
+        where = "%s %s" % (holder.get("Type"), source)
+        if holder.get("Type") == "volume":
+            kind = "anonymous volume" if ANONYMOUS.fullmatch(holder.get("Name") or "") else "volume"
+            where = "%s %s" % (kind, holder.get("Name"))
     if not source or not exists(os.path.join(source, rel, "PG_VERSION")):
         return
     raise StackError(
@@ -127,6 +141,15 @@ def stranded_cluster(inspect, desired, exists=os.path.exists):
         "replacing it would leave the data behind and start an empty cluster. Nothing was changed beyond pulling the "
         "images it needs. Copy the cluster into volume %s (where %s will look for it) before rerunning"
         % (desired["name"], pgdata, where, data_volume(desired), desired["image"]), pgdata=pgdata, found_in=where)
+
+
+ANONYMOUS = re.compile(r"[0-9a-f]{64}")  # the name dockerd gives a volume nobody named
+
+
+def _has_run(inspect):
+    """The container was started at least once (so its entrypoint may have initialised a cluster)."""
+    started = ((inspect or {}).get("State") or {}).get("StartedAt") or ""
+    return bool(started) and not started.startswith("0001-01-01")
 
 
 def _bindable(ip, port, proto):

@@ -108,10 +108,10 @@ def test_a_cluster_in_an_anonymous_volume_is_not_left_behind(tmp_path, eng):
     old["Config"]["Env"] = old["Config"]["Env"] + ["PGDATA=/var/lib/postgresql/18/docker"]
     old["Mounts"] = [{"Type": "volume", "Name": "mlstack-postgres-data", "Source": str(tmp_path / "named"),
                       "Destination": "/var/lib/postgresql/data"},
-                     {"Type": "volume", "Name": "0f3c9a", "Source": str(anonymous), "Destination": "/var/lib/postgresql"}]
+                     {"Type": "volume", "Name": "0f3c9a" * 10 + "0f3c", "Source": str(anonymous), "Destination": "/var/lib/postgresql"}]
     old["Config"]["Labels"][spec.LABEL_HASH] = "from-an-older-release"  # its mounts differ: a recreate is due
     eng.calls.clear()
-    with pytest.raises(StackError, match="anonymous volume 0f3c9a") as err:
+    with pytest.raises(StackError, match="anonymous volume 0f3c9a0f3c9a") as err:
         converge(eng, params)
     assert "would not mount" in str(err.value) and err.value.extra["pgdata"] == "/var/lib/postgresql/18/docker"
     assert not eng.mutations(), eng.mutations()
@@ -132,6 +132,29 @@ def test_stranded_cluster_rules():
     with pytest.raises(StackError, match="its container layer"):
         preflight.stranded_cluster(layer, desired, lambda path: path == "/layer/var/lib/postgresql/data/PG_VERSION")
     assert preflight.stranded_cluster(layer, desired, lambda path: False) is None  # nothing there yet: nothing to lose
+
+
+def test_stranded_cluster_in_a_layer_the_engine_does_not_show_is_refused():
+    """Review finding: containerd's image store reports no GraphDriver data; a cluster in the container layer
+    was then taken for none, and the recreate deleted it."""
+    desired = {"name": "p", "image": "postgres:17", "mounts": [["volume", "p-data", "/var/lib/postgresql/data", False]],
+               "data_path": "/var/lib/postgresql/data"}
+    ran = {"Config": {"Env": ["PGDATA=/var/lib/postgresql/data"]}, "Mounts": [], "GraphDriver": {"Data": None},
+           "State": {"StartedAt": "2026-11-30T10:00:00.1Z"}}
+    with pytest.raises(StackError, match="does not show where") as err:
+        preflight.stranded_cluster(ran, desired, lambda path: False)
+    assert err.value.extra["found_in"] == "container layer (not visible)"
+    never = dict(ran, State={"StartedAt": "0001-01-01T00:00:00Z"})
+    assert preflight.stranded_cluster(never, desired, lambda path: False) is None  # never ran: nothing in it
+
+
+def test_stranded_cluster_names_a_named_volume_as_such():
+    desired = {"name": "p", "image": "postgres:17", "mounts": [["volume", "new-data", "/var/lib/postgresql/data", False]],
+               "data_path": "/var/lib/postgresql/data"}
+    inspect = {"Config": {"Env": ["PGDATA=/var/lib/postgresql/data"]},
+               "Mounts": [{"Type": "volume", "Name": "old-data", "Source": "/v/old", "Destination": "/var/lib/postgresql/data"}]}
+    with pytest.raises(StackError, match="lives in volume old-data, which"):
+        preflight.stranded_cluster(inspect, desired, lambda path: True)
 
 
 def test_pg_major_is_the_image_env_not_the_tag(tmp_path, eng):
