@@ -136,6 +136,22 @@ def remove_cdi_spec(path, check_mode, record=None):
     return True, None
 
 
+def retire_cdi_specs(keep, check_mode, record=None):
+    """Every spec this collection wrote, other than `keep` (the current cdi_spec_path; None with cdi off), is
+    removed while it still holds what was written: two specs for nvidia.com/gpu in one directory make the CDI
+    cache drop the devices both define. Returns (actions, warnings)."""
+    actions, warnings = [], []
+    for path in sorted(_spec_records(record or CDI_RECORD)):
+        if path == keep:
+            continue
+        removed, why = remove_cdi_spec(path, check_mode, record)
+        if removed:
+            actions.append("remove %s (%s)" % (path, "cdi is off" if keep is None else "no longer cdi_spec_path"))
+        if why:
+            warnings.append(why)
+    return actions, warnings
+
+
 RUNTIME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -188,14 +204,11 @@ def converge(host, params, check_mode):
         result["actions"].append("register runtime %s in %s" % (params["runtime_name"], params["daemon_json"]))
     elif daemon["changed"]:
         result["actions"].append("rewrite %s and its key record, settings unchanged" % params["daemon_json"])
-    if params["cdi"]:
-        if ensure_cdi_spec(host, params["cdi_spec_path"], check_mode):
-            result["actions"].append("write %s" % params["cdi_spec_path"])
-    else:
-        removed, why = remove_cdi_spec(params["cdi_spec_path"], check_mode)
-        if removed:
-            result["actions"].append("remove %s (cdi is off)" % params["cdi_spec_path"])
-        if why:
-            result["warnings"] = [why]
+    if params["cdi"] and ensure_cdi_spec(host, params["cdi_spec_path"], check_mode):
+        result["actions"].append("write %s" % params["cdi_spec_path"])
+    retired, warnings = retire_cdi_specs(params["cdi_spec_path"] if params["cdi"] else None, check_mode)
+    result["actions"] += retired
+    if warnings:
+        result["warnings"] = warnings
     result["changed"] = bool(result["actions"])
     return result

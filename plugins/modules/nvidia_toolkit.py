@@ -26,8 +26,10 @@ description:
   - O(default_runtime=true) requires the runtime binary on the host; without it the task fails and
     daemon.json is left untouched.
   - With O(cdi=true), writes C(nvidia-ctk cdi generate) output to O(cdi_spec_path) only when it would change.
-    With O(cdi=false), a spec it wrote there is removed again while it still holds what was written
-    (recorded in C(/var/lib/mlinfra/nvidia_toolkit-cdi.json)); a spec it did not write, or one changed since, stays.
+    With O(cdi=false), a spec it wrote is removed again while it still holds what was written
+    (recorded in C(/var/lib/mlinfra/nvidia_toolkit-cdi.json)), and so is one it wrote at an earlier
+    O(cdi_spec_path) (two specs for C(nvidia.com/gpu) make the CDI cache drop the devices); a spec it did not
+    write, or one changed since, stays.
     Where toolkit 1.18+'s C(nvidia-cdi-refresh.service) is enabled, the spec is left to it (it keeps
     C(/var/run/cdi/nvidia.yaml), which outranks C(/etc/cdi)) and O(cdi_spec_path) is not written.
   - Reads the host's GPUs through NVML first, as M(mlinfra.docker_ml.gpu_facts) does (same
