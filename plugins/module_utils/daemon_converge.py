@@ -169,9 +169,9 @@ def converge(run, path, settings, remove=(), mode="merge", backup=False, restart
         if dropin_changed:
             svc.daemon_reload(run)
         if was_running:
-            svc.restart_and_verify(run, timeout)
+            svc.restart_and_verify(run, timeout, svc.api_address(desired))
     except svc.DockerServiceError as exc:
-        _roll_back(run, files, dropin_changed, timeout, exc)
+        _roll_back(run, files, dropin_changed, timeout, exc, svc.api_address(current))
     result["restarted"] = was_running
     return result
 
@@ -182,7 +182,7 @@ def _undo(run, files, dropin_changed):
         svc.daemon_reload(run)
 
 
-def _roll_back(run, files, dropin_changed, timeout, failure):
+def _roll_back(run, files, dropin_changed, timeout, failure, base_url):
     """Put the previous files back and restart; always raises DaemonConfigFailed."""
     files.restore()
     if dropin_changed:
@@ -193,7 +193,7 @@ def _roll_back(run, files, dropin_changed, timeout, failure):
     reason = ("; ".join(svc.error_lines(failure.logs)) or str(failure)).rstrip(".")
     what = "configuration (%s)" % ", ".join(sorted(files.changes))
     try:
-        svc.restart_and_verify(run, timeout)
+        svc.restart_and_verify(run, timeout, base_url)
         state = "the previous %s was restored and dockerd is running again" % what
     except svc.DockerServiceError as again:
         state = ("the previous %s was restored but dockerd still does not start: %s"

@@ -15,6 +15,7 @@ import pwd
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.errors import InputError, MlinfraError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import daemon_converge
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import daemon_json as dj
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import docker_service as svc
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.docker_api import DockerAPI, DockerAPIError, DockerConnectionError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import package_holds, repositories
@@ -113,7 +114,7 @@ def ensure_repository(host, fam, os_release, arch, params, check_mode):
         legacy_keyrings=("/etc/apt/trusted.gpg.d/docker*.gpg",))
 
 
-def ensure_service(host, check_mode, timeout=60):
+def ensure_service(host, check_mode, timeout=60, base_url=svc.DEFAULT_HOST):
     """Docker enabled at boot and running; return the list of actions taken."""
     actions = []
     if svc.has_systemd():
@@ -134,7 +135,7 @@ def ensure_service(host, check_mode, timeout=60):
             rc, out, err = host.run(["service", svc.SERVICE, "start"])
             if rc != 0:
                 raise EngineError("service docker start failed: %s; see %s" % ((err or out).strip(), svc.DOCKERD_LOG))
-    if actions and not check_mode and not svc.wait_for_api(timeout):
+    if actions and not check_mode and not svc.wait_for_api(timeout, base_url):
         raise EngineError("dockerd did not answer within %ds of starting: %s"
                           % (timeout, "; ".join(svc.error_lines(svc.recent_logs(host.run)))))
     return actions
@@ -216,8 +217,8 @@ def converge(host, params, check_mode):
         # settings in place before dockerd creates its state (one start, not a start and a restart).
         daemon = daemon_converge.from_params(host.run, params["daemon"], check_mode)
     try:
-        result = _converge_engine(host, params, check_mode,
-                                  params["daemon"]["restart_timeout"] if daemon else 60)
+        result = _converge_engine(host, params, check_mode, params["daemon"]["restart_timeout"] if daemon else 60,
+                                  svc.api_address(daemon["config"]) if daemon else svc.DEFAULT_HOST)
     except (MlinfraError, OSError) as exc:
         if daemon and daemon["changed"] and not daemon["restarted"] and not check_mode:
             _undo_daemon(host, daemon, exc)
@@ -237,7 +238,7 @@ def _undo_daemon(host, daemon, failure):
     state = "the previous daemon configuration was put back"
     if svc.dockerd_installed():
         try:
-            svc.restart_and_verify(host.run, 60)
+            svc.restart_and_verify(host.run, 60, svc.api_address(dj.load(daemon["path"])[0] or {}))
             state += " and dockerd is running with it"
         except svc.DockerServiceError as again:
             state += " but dockerd still does not start: %s" % "; ".join(svc.error_lines(again.logs))
@@ -246,7 +247,7 @@ def _undo_daemon(host, daemon, failure):
                          state), rolled_back=True, **getattr(failure, "extra", {}))
 
 
-def _converge_engine(host, params, check_mode, timeout):
+def _converge_engine(host, params, check_mode, timeout, base_url):
     os_release = host.os_release()
     fam = distro.family(os_release)
     channel = choose_channel(params["channel"], os_release)
@@ -272,7 +273,7 @@ def _converge_engine(host, params, check_mode, timeout):
             if check_mode and plan:
                 result["actions"].append("enable and start docker")  # not installed yet: nothing to ask
             else:
-                result["actions"] += ensure_service(host, check_mode, timeout)
+                result["actions"] += ensure_service(host, check_mode, timeout, base_url)
         result["actions"] += ["add %s to group docker" % u
                               for u in ensure_group_members(host, params["users"], check_mode)]
     result["changed"] = bool(result["actions"])

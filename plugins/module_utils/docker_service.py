@@ -141,22 +141,39 @@ def restart(run):
     return rc == 0, (err or out).strip()
 
 
-def wait_for_api(timeout, sleep=time.sleep, clock=time.monotonic):
+def api_address(config):
+    """Where dockerd answers under daemon.json `config`: its first unix:// socket in `hosts`; the default socket
+    for none or fd:// (systemd's docker.socket); else its first plain tcp:// address (0.0.0.0 asked on
+    127.0.0.1). A restart judged on the default socket alone failed, and was rolled back, for a daemon.json
+    whose hosts do not include it."""
+    hosts = config.get("hosts") or []
+    hosts = [hosts] if isinstance(hosts, str) else [h for h in hosts if isinstance(h, str)]
+    for prefix in ("unix://", "fd://"):
+        found = next((h for h in hosts if h.startswith(prefix)), None)
+        if found:
+            return found if prefix == "unix://" else DEFAULT_HOST
+    tcp = next((h for h in hosts if h.startswith("tcp://")), None)
+    if tcp and not (config.get("tls") or config.get("tlsverify")):
+        return tcp.replace("tcp://0.0.0.0:", "tcp://127.0.0.1:").replace("tcp://:", "tcp://127.0.0.1:")
+    return DEFAULT_HOST
+
+
+def wait_for_api(timeout, base_url=DEFAULT_HOST, sleep=time.sleep, clock=time.monotonic):
     """Poll until the API answers; bounded by timeout seconds."""
     deadline = clock() + timeout
     while True:
-        if api_answers():
+        if api_answers(base_url=base_url):
             return True
         if clock() >= deadline:
             return False
         sleep(1)
 
 
-def restart_and_verify(run, timeout):
-    """Restart and wait for the API; raise DockerServiceError with dockerd's lines if it fails."""
+def restart_and_verify(run, timeout, base_url=DEFAULT_HOST):
+    """Restart and wait for the API at base_url; raise DockerServiceError with dockerd's lines if it fails."""
     started = time.time()
     ok, message = restart(run)
-    if ok and wait_for_api(timeout):
+    if ok and wait_for_api(timeout, base_url):
         return
     logs = recent_logs(run, since_epoch=started - 1)
     raise DockerServiceError(

@@ -76,7 +76,7 @@ def engine_up(monkeypatch, tmp_path):
     monkeypatch.setattr(package_holds, "RECORD", str(tmp_path / "holds.json"))
     facts = {"version": "20.10.24", "api_version": "1.41", "storage_driver": "overlay2"}
     monkeypatch.setattr(docker_install, "engine_facts", lambda api=None: facts)
-    monkeypatch.setattr(svc, "wait_for_api", lambda timeout, **kw: HOST[0].up)
+    monkeypatch.setattr(svc, "wait_for_api", lambda timeout, *a, **kw: HOST[0].up)
     monkeypatch.setattr(svc, "dockerd_installed", lambda: HOST[0].installed)
 
 
