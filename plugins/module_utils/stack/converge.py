@@ -161,6 +161,10 @@ class Converger:
         if "postgres" in desired:
             rotations += self.postgres_rotation(desired["postgres"], plans["postgres"], writes, values, local)
         mlflow = self.params.get("mlflow") or {}
+        if "mlflow" in desired and mlflow.get("artifacts_destination") and local:
+            unserved = preflight.unserved_artifacts(self.engine, desired["mlflow"], mlflow["artifacts_destination"])
+            if unserved:
+                self.warnings.append(unserved)
         if "mlflow" in desired and mlflow.get("basic_auth") and "mlflow_admin_password" in writes:
             info = self.engine.volume("%s-auth" % desired["mlflow"]["name"]) if local else None
             if info and os.path.exists(os.path.join(info.get("Mountpoint") or "/nonexistent", "basic_auth.db")):

@@ -152,6 +152,25 @@ def _has_run(inspect):
     return bool(started) and not started.startswith("0001-01-01")
 
 
+def unserved_artifacts(engine, desired, destination):
+    """A warning when MLflow stores artifacts in an object store while its artifacts volume still holds files:
+    runs logged before the switch resolve their artifacts against the store and show none, and the volume
+    is the only copy. None when the volume is empty, absent or not on this host."""
+    volume = next((m[1] for m in desired["mounts"] if m[0] == "volume" and m[2] == "/mlartifacts"), None)
+    mountpoint = ((engine.volume(volume) if volume else None) or {}).get("Mountpoint")
+    try:
+        entries = sorted(os.listdir(mountpoint)) if mountpoint else []
+    except OSError:
+        return None
+    if not entries:
+        return None
+    return ("mlflow: volume %s still holds artifacts (%s) that the tracking server no longer serves, since "
+            "artifacts_destination is %s: runs logged before the switch show no artifacts, and the volume is their only "
+            "copy. Copy them into the store with the same layout (e.g. aws s3 sync %s %s), then empty the volume"
+            % (volume, ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else ""), destination, mountpoint,
+               destination))
+
+
 def _bindable(ip, port, proto):
     family = socket.AF_INET6 if ":" in ip else socket.AF_INET
     kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM

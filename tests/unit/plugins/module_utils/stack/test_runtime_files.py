@@ -65,3 +65,14 @@ def test_every_file_a_builder_writes_is_in_the_table():
     for service, item in spec.desired_state(everything, dict(SECRETS, mlflow_admin_password="x", mlflow_secret_key="y")).items():
         names = {f["path"].rsplit("/", 1)[1] for f in item["files"]}
         assert names <= set(services.RUNTIME_FILES[service]), service
+
+
+def test_artifacts_left_in_the_volume_after_the_switch_to_s3_are_warned_about(tmp_path, eng):
+    """Review finding: switching to S3 left the old artifacts unserved, with nothing saying so."""
+    converge(eng, stack(tmp_path))
+    assert not converge(eng, stack(tmp_path, **S3))["warnings"]  # an empty volume: nothing to say
+    eng.add_volume("mlstack-mlflow-artifacts", files={"1/abc/artifacts/model.pkl": "x"})
+    warned = converge(eng, stack(tmp_path, **S3))["warnings"]
+    assert len(warned) == 1 and "mlstack-mlflow-artifacts still holds artifacts (1)" in warned[0]
+    assert "aws s3 sync" in warned[0] and "s3://mlflow-artifacts/team-a" in warned[0]
+    assert not converge(eng, stack(tmp_path))["warnings"]  # served from the volume again: fine
