@@ -169,8 +169,10 @@ def module_alone(inv, reps):
               "s=$(date +%%s%%N); python3 $f >/tmp/ml_stack.out; e=$(date +%%s%%N); echo $(( (e-s)/1000000 )); done; "
               "python3 -c \"import json;print('requests', json.load(open('/tmp/ml_stack.out'))['api_requests'])\"" % reps)
     env_keep = dict(ANSIBLE_KEEP_REMOTE_FILES="1", ANSIBLE_PIPELINING="0")  # leave the payload on the host
-    subprocess.run([str(BIN / "ansible"), "host1", "-i", inv, "-m", "mlinfra.docker_ml.ml_stack", "-a", args],
-                   cwd=REPO, env=dict(env(1), **env_keep), capture_output=True, check=True, timeout=600)
+    first = subprocess.run([str(BIN / "ansible"), "host1", "-i", inv, "-m", "mlinfra.docker_ml.ml_stack", "-a", args],
+                           cwd=REPO, env=dict(env(1), **env_keep), capture_output=True, text=True, check=False, timeout=600)
+    if first.returncode != 0:
+        raise RuntimeError(f"ml_stack alone failed:\n{first.stdout[-4000:]}\n{first.stderr[-2000:]}")
     proc = timed([str(BIN / "ansible"), "host1", "-i", inv, "-m", "ansible.builtin.shell", "-a", runner], 1)[1]
     lines = [line.strip() for line in proc.stdout.splitlines()]
     millis = [int(line) for line in lines if line.isdigit()]
@@ -193,6 +195,7 @@ def main():
         os.execv(str(BIN / "python"), [str(BIN / "python"), "-m", "bench", *sys.argv[1:]])
     subprocess.run(["make", "collection"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
     rows, alone = [], None
+    load_start = os.getloadavg()[0]
     for size in [int(s) for s in args.sizes.split(",")]:
         try:
             row, inv = run_size(size, args.reps)
@@ -203,7 +206,8 @@ def main():
             if not args.keep:
                 fleet("down", "--name", f"{PREFIX['name']}-{size}")
     fresh = first_fresh(args.fresh_reps) if args.fresh_reps else {"ours": [], "full_peer": []}
-    print(write_results(RESULTS, rows, alone or {"seconds": [], "api_requests": 0}, fresh, args.reps))
+    print(write_results(RESULTS, rows, alone or {"seconds": [], "api_requests": 0}, fresh, args.reps,
+                        (load_start, os.getloadavg()[0])))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ def ratio_line(rows, a, b):
     return " / ".join(f"{median(r[a]) / median(r[b]):.2f}" for r in rows)
 
 
-def write_results(results, rows, alone, fresh, reps):
+def write_results(results, rows, alone, fresh, reps, load=None):
     results.mkdir(parents=True, exist_ok=True)
     day = datetime.date.today().isoformat()
     sizes = " / ".join(str(r["hosts"]) for r in rows)
@@ -35,7 +35,8 @@ def write_results(results, rows, alone, fresh, reps):
              f"Machine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
              f"ansible-core 2.19.14, community.docker from ansible 12.3.0. {reps} repetitions, interleaved "
              "floor/ours/full-peer/peer/ours-ML; medians in seconds. Fleet hosts are local containers (tests/fleet), "
-             "forks = hosts; they share the machine's cores with the controller.", "",
+             "forks = hosts; they share the machine's cores with the controller."
+             + (f" Load average (1 min) at the start / end: {load[0]:.2f} / {load[1]:.2f}." if load else ""), "",
              "| hosts | floor (ping) | ours no-op | full peer no-op | ours/full-peer | peer no-op | ours/peer | ours/floor | "
              "ours ML plays only | ours ML only/peer | first ours (stack) | first peer (stack) | changed hosts in no-op runs "
              "(ours / full peer / peer) |",
