@@ -56,6 +56,13 @@ def listing(fl, path=BACKUPS):
     return host_exec(fl, "host1", "sh", "-c", f"ls -1 {path} 2>/dev/null")[1].split()
 
 
+def databases(fl):
+    rc, out = host_exec(fl, "host1", "docker", "exec", "mlstack-postgres", "psql", "-U", "mlflow", "-d", "postgres", "-tAc",
+                        "select datname from pg_database where not datistemplate and datname like 'mlflow%' order by 1")
+    assert rc == 0, out
+    return out.split()
+
+
 def volumes(fl):
     return sorted(v for v in host_exec(fl, "host1", "docker", "volume", "ls", "-q")[1].split() if v.startswith("mlstack-"))
 
@@ -66,16 +73,21 @@ def test_backup_then_destroy_with_volumes_then_restore_finds_runs_and_artifacts(
     with tunnel(fl, "host1", 5000) as base:
         experiment, run = log_run(base, "backup-" + uuid.uuid4().hex[:8], payload)
 
-    # Check mode says a backup would be written, and writes none.
+    # Check mode says the script would be installed and a backup written, and writes neither.
     planned = playbook(fl, "backup", "--check", ml_backup_name="b1")
-    assert changed(planned) == {"host1": 1}
-    assert listing(fl) == []
-    # Two backups with retention 1: the newest stays, fetched to the controller too.
+    assert changed(planned) == {"host1": 2}
+    assert listing(fl) == [] and host_exec(fl, "host1", "ls", "/usr/local/sbin/mlinfra-backup-mlstack")[0] != 0
+    # Named backups, fetched to the controller too: retention never removes them.
     fetch_dir = str(tmp_path / "fetched")
-    for name in ("b1", "b2"):
+    for name, script in (("b1", 1), ("b2", 0)):
         assert changed(playbook(fl, "backup", ml_backup_name=name, ml_backup_keep=1, ml_backup_fetch=True,
-                                ml_backup_fetch_dir=fetch_dir)) == {"host1": 2}  # written, fetched
-    assert listing(fl) == ["b2"]
+                                ml_backup_fetch_dir=fetch_dir)) == {"host1": 2 + script}  # (script), written, fetched
+    # Generated names (the UTC time) with retention 1: the newest of them stays, the named ones too.
+    for _ in range(2):
+        time.sleep(1.1)  # a new name each run
+        assert changed(playbook(fl, "backup", ml_backup_keep=1)) == {"host1": 1}
+    generated = [n for n in listing(fl) if n not in ("b1", "b2")]
+    assert len(generated) == 1 and generated[0].endswith("Z") and sorted(listing(fl)) == sorted(["b1", "b2"] + generated)
     assert sorted(listing(fl, f"{BACKUPS}/b2")) == ["SHA256SUMS", "artifacts.tar.gz", "database.dump", "globals.sql"]
     assert host_exec(fl, "host1", "stat", "-c", "%a", BACKUPS)[1].strip() == "700"
     fetched = tmp_path / "fetched" / "host1" / "mlstack" / "b2"
@@ -87,13 +99,20 @@ def test_backup_then_destroy_with_volumes_then_restore_finds_runs_and_artifacts(
     converge(fl, ml_stack_state="absent", ml_stack_purge_volumes=True)
     assert containers(fl, "host1") == {} and volumes(fl) == []
 
-    # A backup that is not there is refused, nothing is created.
-    refused = playbook(fl, "restore", check=False, ml_backup_restore_name="nope")
-    assert refused.returncode != 0 and "no backup nope in /var/backups/mlinfra/mlstack" in refused.stdout
+    # A backup that is not there is refused, in check mode too; nothing is created.
+    for mode in ((), ("--check",)):
+        refused = playbook(fl, "restore", *mode, check=False, ml_backup_restore_name="nope")
+        assert refused.returncode != 0 and "no backup nope in /var/backups/mlinfra/mlstack" in refused.stdout, mode
+    assert containers(fl, "host1") == {} and volumes(fl) == []
+    # Check mode says what it would restore (changed), and creates nothing.
+    predicted = playbook(fl, "restore", "--check", ml_backup_restore_name="b2")
+    assert changed(predicted)["host1"] > 0 and "would restore b2 on host1" in predicted.stdout
     assert containers(fl, "host1") == {} and volumes(fl) == []
 
     restored = playbook(fl, "restore", ml_backup_restore_name="b2")
     assert recap(restored.stdout)["host1"]["failed"] == 0
+    # The database it replaced was empty: not kept, and no leftover of the restore either.
+    assert databases(fl) == ["mlflow"]
     with tunnel(fl, "host1", 5000) as base:
         found = call(f"{base}/api/2.0/mlflow/runs/get?run_id={run}")["run"]
         assert found["info"]["experiment_id"] == experiment
@@ -105,20 +124,53 @@ def test_backup_then_destroy_with_volumes_then_restore_finds_runs_and_artifacts(
     assert changed(converge(fl)) == {"host1": 0}
 
 
-@pytest.mark.tally("bad inputs refused", 3)
+@pytest.mark.tally("bad inputs refused", 4)
 def test_restore_over_data_and_bad_values_are_refused_with_nothing_changed(fl):
-    before = (listing(fl), psql(fl, "select count(*) from runs", host="host1"),
-              host_exec(fl, "host1", "docker", "ps", "-aq", "--no-trunc")[1])
+    def state():
+        return (listing(fl), psql(fl, "select count(*) from runs", host="host1"), databases(fl),
+                host_exec(fl, "host1", "docker", "ps", "-q", "--no-trunc")[1])  # running containers: MLflow not stopped
+
+    before = state()
     refused = playbook(fl, "restore", check=False, ml_backup_restore_name="b2")
     assert refused.returncode != 0
-    assert "is not empty" in refused.stdout and "ml_backup_restore_force=true" in refused.stdout
+    assert "database mlflow in mlstack-postgres has" in refused.stdout and "ml_backup_restore_force=true" in refused.stdout
+    # The artifacts volume emptied, the database still full: the database's own refusal, before anything changes.
+    rc, out = host_exec(fl, "host1", "sh", "-c", "find \"$(docker volume inspect -f '{{.Mountpoint}}' mlstack-mlflow-artifacts)\" "
+                        "-mindepth 1 -delete")
+    assert rc == 0, out
+    refused = playbook(fl, "restore", check=False, ml_backup_restore_name="b2")
+    assert refused.returncode != 0 and "database mlflow in mlstack-postgres has" in refused.stdout
+    assert "artifacts volume" not in refused.stdout
     bad_keep = playbook(fl, "backup", check=False, ml_backup_keep=0)
     assert bad_keep.returncode != 0 and "ml_backup_keep must be at least 1" in bad_keep.stdout
     bad_name = playbook(fl, "backup", check=False, ml_backup_name="../etc")
     assert bad_name.returncode != 0 and "ml_backup_name empty or a plain name" in bad_name.stdout
-    after = (listing(fl), psql(fl, "select count(*) from runs", host="host1"),
-             host_exec(fl, "host1", "docker", "ps", "-aq", "--no-trunc")[1])
-    assert after == before
+    no_fetch_dir = playbook(fl, "backup", check=False, ml_backup_name="b9", ml_backup_fetch=True)
+    assert no_fetch_dir.returncode != 0 and "ml_backup_fetch=true needs ml_backup_fetch_dir" in no_fetch_dir.stdout
+    assert state() == before
+
+
+@pytest.mark.tally("data checks passed")
+def test_a_forced_restore_keeps_the_database_it_replaces(fl):
+    with tunnel(fl, "host1", 5000) as base:
+        experiment_name = "later-" + uuid.uuid4().hex[:8]
+        _, later = log_run(base, experiment_name, b"later")  # not in any backup
+    newest = sorted(n for n in listing(fl) if n.endswith("Z"))[-1]
+    forced = playbook(fl, "restore", ml_backup_restore_name="latest", ml_backup_restore_force=True)
+    assert recap(forced.stdout)["host1"]["failed"] == 0
+    kept = [d for d in databases(fl) if d.startswith("mlflow_pre_restore_")]
+    assert len(kept) == 1 and f"the backup {newest}; the previous one is kept as {kept[0]}" in forced.stdout
+    rc, out = host_exec(fl, "host1", "docker", "exec", "mlstack-postgres", "psql", "-U", "mlflow", "-d", kept[0], "-tAc",
+                        f"select count(*) from runs where run_uuid = '{later}'")
+    assert (rc, out.strip()) == (0, "1")  # the replaced data, reachable
+    assert psql(fl, f"select count(*) from runs where run_uuid = '{later}'", host="host1").strip() == "0"
+    assert containers(fl, "host1")["mlstack-mlflow"] == "running"
+    with tunnel(fl, "host1", 5000) as base:  # MLflow answers on the restored database, without the later experiment
+        names = [e["name"] for e in call(f"{base}/api/2.0/mlflow/experiments/search", {"max_results": 100})["experiments"]]
+        assert experiment_name not in names and names
+    rc, out = host_exec(fl, "host1", "docker", "exec", "mlstack-postgres", "psql", "-U", "mlflow", "-d", "postgres", "-c",
+                        f'DROP DATABASE "{kept[0]}"')
+    assert rc == 0, out
 
 
 def test_backup_timer_installs_once_writes_backups_and_goes_away(fl):
@@ -135,8 +187,9 @@ def test_backup_timer_installs_once_writes_backups_and_goes_away(fl):
     off = {"ml_backup_timer": False}
     assert changed(playbook(fl, "backup", "--tags", "ml_backup_timer", **off))["host1"] > 0
     assert changed(playbook(fl, "backup", "--tags", "ml_backup_timer", **off)) == {"host1": 0}
-    assert host_exec(fl, "host1", "ls", "/etc/systemd/system/mlinfra-backup-mlstack.timer",
-                     "/usr/local/sbin/mlinfra-backup-mlstack")[0] != 0
+    assert host_exec(fl, "host1", "ls", "/etc/systemd/system/mlinfra-backup-mlstack.timer")[0] != 0
+    assert host_exec(fl, "host1", "ls", "/etc/systemd/system/mlinfra-backup-mlstack.service")[0] != 0
+    assert host_exec(fl, "host1", "ls", "/usr/local/sbin/mlinfra-backup-mlstack")[0] == 0  # the host's backup command stays
 
 
 S3_VARS = {"ml_stack_mlflow_artifacts_destination": "s3://mlflow-artifacts/team-a",
