@@ -63,9 +63,10 @@ def model_states(address, port, name, timeout):
     return {int(entry["version"]): entry.get("state") for entry in status}
 
 
-def models_problem(address, probe, timeout=3, states_fn=model_states):
+def models_problem(address, probe, timeout=3, states_fn=None):
     """TF Serving: None when every model serves the versions its policy selects (GET /v1/models/<name>) and every
     model removed from models.config is gone (unknown, or every version END); else what is still wrong."""
+    states_fn = states_fn or model_states
     for model in probe["models"]:
         try:
             states = states_fn(address, probe["port"], model["name"], timeout)
@@ -87,10 +88,11 @@ def models_problem(address, probe, timeout=3, states_fn=model_states):
     return None
 
 
-def label_move_problem(address, probe, moves, states_fn=model_states):
+def label_move_problem(address, probe, moves, states_fn=None):
     """What is wrong with moving labels [(model, label, old version, new version)] on the running server: TF Serving
     moves an existing label only to a version that is AVAILABLE, even with
     --allow_version_labels_for_unavailable_models (server_core.cc UpdateModelVersionLabelMap). None if fine."""
+    states_fn = states_fn or model_states
     for model, label, before, after in moves:
         try:
             states = states_fn(address, probe["port"], model, 3) or {}
