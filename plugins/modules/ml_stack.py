@@ -279,7 +279,7 @@ options:
             type: str
           version_policy:
             description:
-              - Which versions under O(tf_serving.models[].base_path) to serve; exactly one key. Default C(latest: 1).
+              - "Which versions under O(tf_serving.models[].base_path) to serve; exactly one key. Default C(latest: 1)."
               - C(latest) serves the N highest version numbers found, C(all) every version, C(specific) the listed ones.
             type: dict
             suboptions:
@@ -295,8 +295,8 @@ options:
                 elements: int
           version_labels:
             description:
-              - Labels for versions, C({label: version}), e.g. C({stable: 1, canary: 2}). A label starts with a letter or
-                C(_) and holds letters, digits, C(_) or C(-); with a C(specific) policy it must name a listed version.
+              - "Labels for versions, C({label: version}), e.g. C({stable: 1, canary: 2}). A label starts with a letter or
+                C(_) and holds letters, digits, C(_) or C(-); with a C(specific) policy it must name a listed version."
               - The server runs with C(--allow_version_labels_for_unavailable_models), so new labels may name versions
                 still loading. TF Serving moves an existing label only to a version that is AVAILABLE; such a move to a
                 version the running server does not report AVAILABLE is refused before anything is written. Serve the
