@@ -124,7 +124,7 @@ def is_ready(inspect, desired, probe_fn=models_problem):
     if desired.get("probe"):
         address = container_address(inspect, desired["network"])
         problem = probe_fn(address, desired["probe"]) if address else "no address on network %s" % desired["network"]
-        words["health"] = problem or "models available"
+        words["health"] = "models not available: %s" % problem if problem else "models available"
         return problem is None, words
     if health is not None:
         return health == "healthy", words

@@ -269,3 +269,12 @@ def test_a_label_moved_to_a_version_not_available_is_refused_before_anything_is_
     # to a version the server has loaded, the move goes through the poll like any change
     ok = [{"name": "ranker", "version_policy": {"specific": [1, 3]}, "version_labels": {"stable": 3}}, TWO[1]]
     assert Converger(engine, tf_params(tmp_path, models=ok), False).run()["services"]["tf_serving"]["reloaded"]
+
+
+def test_readiness_words_name_the_model_and_version():
+    inspect = {"State": {"Status": "running"}, "NetworkSettings": {"Networks": {"mls": {"IPAddress": "10.0.0.2"}}}}
+    desired = {"network": "mls", "probe": {"port": 8501, "models": [], "removed": []}}
+    ready, words = health.is_ready(inspect, desired, lambda address, probe: "model m: version 2 is LOADING, not AVAILABLE")
+    assert not ready and words["health"] == "models not available: model m: version 2 is LOADING, not AVAILABLE"
+    assert health.is_ready(inspect, desired, lambda address, probe: None) == (True, {"status": "running", "health": "models available",
+                                                                                    "restarts": 0})
