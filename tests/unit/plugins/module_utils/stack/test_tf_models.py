@@ -276,5 +276,5 @@ def test_readiness_words_name_the_model_and_version():
     desired = {"network": "mls", "probe": {"port": 8501, "models": [], "removed": []}}
     ready, words = health.is_ready(inspect, desired, lambda address, probe: "model m: version 2 is LOADING, not AVAILABLE")
     assert not ready and words["health"] == "models not available: model m: version 2 is LOADING, not AVAILABLE"
-    assert health.is_ready(inspect, desired, lambda address, probe: None) == (True, {"status": "running", "health": "models available",
-                                                                                    "restarts": 0})
+    fine = {"status": "running", "health": "models available", "restarts": 0}
+    assert health.is_ready(inspect, desired, lambda address, probe: None) == (True, fine)
