@@ -205,31 +205,23 @@ class Converger:
         return ["postgres"]
 
     def check_label_moves(self, desired, plan):
-        """Refuse, before anything is written, a label moved (in a models.config the running server re-reads) to a
-        version the server does not report AVAILABLE (health.label_move_problem)."""
-        inspect = plan["inspect"]
-        if plan.get("live_before") is None or plan["action"] not in (None, "update") or \
-                ((inspect or {}).get("State") or {}).get("Status") != "running":
-            return
-        problem = health.label_move_problem(health.container_address(inspect, desired["network"]), desired["probe"],
-                                            tf_models.moved_labels(plan["live_before"], desired["probe"]["models"]))
-        if problem:
-            raise StackError("tf_serving: %s. TF Serving refuses such a config and keeps its old one. Nothing was changed. "
-                             "Serve that version first (a run that does not move the label), then move the label" % problem)
+        """Before anything is written: no label may move to a version the running server has not loaded."""
+        inspect = plan["inspect"] or {}
+        if plan.get("live_before") is not None and plan["action"] in (None, "update") and \
+                (inspect.get("State") or {}).get("Status") == "running":
+            health.refuse_label_moves(health.container_address(inspect, desired["network"]), desired["probe"],
+                                      tf_models.moved_labels(plan["live_before"], desired["probe"]["models"]))
 
     def live_reload(self, service, desired, plan, written):
-        """A live file (TF Serving's polled models.config) rewritten for a kept container: the server reloads it
-        by itself; report it as a file change and wait (health gate) until the models match it."""
+        """A live file (TF Serving's polled models.config) rewritten under a kept container, which reloads it itself:
+        a file diff, and a health gate until the models match it (removed ones unloaded)."""
         live = [f for f in desired["files"] if f.get("live") and f["path"] in written]
-        if not live or plan["action"] not in (None, "update"):
-            return
-        before = plan.get("live_before")
-        self.diffs.append(compare.service_diff("%s %s" % (service, live[0]["path"]), before or "", live[0]["content"]))
-        now = [m["name"] for m in desired["probe"]["models"]]
-        desired["probe"]["removed"] = [name for name in tf_models.configured_names(before) if name not in now]
-        self.results[service]["reloaded"] = True
-        if not self.check_mode:
-            self.results[service]["ready"] = False
+        if live and plan["action"] in (None, "update"):
+            before = plan.get("live_before")
+            self.diffs.append(compare.service_diff("%s %s" % (service, live[0]["path"]), before or "", live[0]["content"]))
+            desired["probe"]["removed"] = tf_models.removed_names(before, desired["probe"]["models"])
+            self.results[service]["reloaded"] = True
+            self.results[service]["ready"] = self.check_mode and self.results[service]["ready"]
 
     def rotate(self, rotations, plans, values, writes):
         """Set a changed password in the running server, then store it at once (before the next rotation can

@@ -88,10 +88,11 @@ def models_problem(address, probe, timeout=3, states_fn=None):
     return None
 
 
-def label_move_problem(address, probe, moves, states_fn=None):
-    """What is wrong with moving labels [(model, label, old version, new version)] on the running server: TF Serving
-    moves an existing label only to a version that is AVAILABLE, even with
-    --allow_version_labels_for_unavailable_models (server_core.cc UpdateModelVersionLabelMap). None if fine."""
+def refuse_label_moves(address, probe, moves, states_fn=None):
+    """Raise StackError for a label move [(model, label, old version, new version)] to a version the running server
+    does not report AVAILABLE: TF Serving moves an existing label only to an AVAILABLE version, even with
+    --allow_version_labels_for_unavailable_models, and otherwise refuses the whole new config, keeping the old one
+    (server_core.cc UpdateModelVersionLabelMap)."""
     states_fn = states_fn or model_states
     for model, label, before, after in moves:
         try:
@@ -99,9 +100,10 @@ def label_move_problem(address, probe, moves, states_fn=None):
         except Exception:  # pylint: disable=broad-except  # no answer: the version's state is unknown
             states = {}
         if states.get(after) != "AVAILABLE":
-            return ("model %s label %r would move from version %d to version %d, which the running server reports %s, "
-                    "not AVAILABLE" % (model, label, before, after, states.get(after) or "not loaded"))
-    return None
+            raise StackError("tf_serving: model %s label %r would move from version %d to version %d, which the running "
+                             "server reports %s, not AVAILABLE. TF Serving refuses such a config and keeps its old one. "
+                             "Nothing was changed. Serve that version first (a run that does not move the label), then "
+                             "move the label" % (model, label, before, after, states.get(after) or "not loaded"))
 
 
 def models_available(address, probe, timeout=3):

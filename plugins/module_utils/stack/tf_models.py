@@ -136,6 +136,12 @@ def configured_names(text):
     return re.findall(r'^    name: "([^"]+)"$', text, re.M)
 
 
+def removed_names(old_text, checked):
+    """The models in old_text (a models.config this module wrote) that checked no longer has."""
+    now = [model["name"] for model in checked]
+    return [name for name in configured_names(old_text) if name not in now]
+
+
 def configured_labels(text):
     """{model: {label: version}} in a models.config this module wrote (its own layout, one field per line)."""
     labels, model = {}, None

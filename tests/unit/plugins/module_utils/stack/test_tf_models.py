@@ -278,3 +278,16 @@ def test_readiness_words_name_the_model_and_version():
     assert not ready and words["health"] == "models not available: model m: version 2 is LOADING, not AVAILABLE"
     fine = {"status": "running", "health": "models available", "restarts": 0}
     assert health.is_ready(inspect, desired, lambda address, probe: None) == (True, fine)
+
+
+def test_files_of_the_old_layout_are_removed_once_the_new_container_runs(tmp_path, monkeypatch):
+    monkeypatch.setattr(health, "model_states", lambda *a: {1: "AVAILABLE"})
+    old = tmp_path / "secrets/mlstack/runtime/models.config"
+    old.parent.mkdir(parents=True)
+    old.write_text("model_config_list {}\n")
+    os.makedirs(tmp_path / "models/a/1")
+    engine = FakeEngine(tmp_path / "docker")
+    engine.add_image(TFS)
+    done = Converger(engine, tf_params(tmp_path, models=[{"name": "a"}]), False).run()
+    assert "%s (removed)" % old in done["host_changes"] and not old.exists()
+    assert config_path(tmp_path).exists()
