@@ -260,17 +260,89 @@ options:
         description: The image to run instead of O(tf_serving.image) when the service gets GPUs (the C(-gpu) tag).
         type: str
       models:
-        description: Several models, served through a rendered models.config.
+        description:
+          - Several models, served through a rendered models.config (C(model_config_list)) in
+            C(<secrets_dir>/<project>/runtime/tf_serving/), mounted read-only at C(/etc/tfserving).
+          - With O(tf_serving.config_poll_seconds) above 0 the server re-reads that file by itself. A change to these
+            entries then rewrites the file (atomically) and keeps the container; the module waits, within
+            O(health_timeout), until every model serves the versions its policy selects (GET C(/v1/models/<name>)) and
+            removed models are unloaded. With polling off a change recreates the container.
         type: list
         elements: dict
         suboptions:
           name:
-            description: Model name.
+            description: Model name (letters, digits, C(_), C(.), C(-)); each name once.
             type: str
             required: true
           base_path:
-            description: Path in the container; defaults to /models/<name>.
+            description: Absolute path (or URI) in the container; defaults to /models/<name>.
             type: str
+          version_policy:
+            description:
+              - "Which versions under O(tf_serving.models[].base_path) to serve; exactly one key. Default C(latest: 1)."
+              - C(latest) serves the N highest version numbers found, C(all) every version, C(specific) the listed ones.
+            type: dict
+            suboptions:
+              latest:
+                description: Serve the N highest versions (N at least 1).
+                type: int
+              all:
+                description: V(true) serves every version found.
+                type: bool
+              specific:
+                description: The version numbers to serve (positive, each once).
+                type: list
+                elements: int
+          version_labels:
+            description:
+              - "Labels for versions, C({label: version}), e.g. C({stable: 1, canary: 2}). A label starts with a letter or
+                C(_) and holds letters, digits, C(_) or C(-); with a C(specific) policy it must name a listed version."
+              - The server runs with C(--allow_version_labels_for_unavailable_models), so new labels may name versions
+                still loading. TF Serving moves an existing label only to a version that is AVAILABLE; such a move to a
+                version the running server does not report AVAILABLE is refused before anything is written. Serve the
+                version in one run, move the label in the next.
+            type: dict
+      config_poll_seconds:
+        description:
+          - How often TF Serving re-reads models.config (C(--model_config_file_poll_wait_seconds)); V(0) reads it once
+            at start, so every change to O(tf_serving.models) recreates the container.
+          - A change is served within one interval; the module waits for it. Only used with O(tf_serving.models).
+        type: int
+        default: 30
+      batching:
+        description:
+          - Server-side batching (C(--enable_batching)) with these BatchingParameters, rendered as a text proto file
+            (C(batching.config)) beside models.config. Unknown keys are refused. A change recreates the container
+            (TF Serving reads the file only at start).
+          - Keys as upstream names them; C(allowed_batch_sizes) must increase and end with C(max_batch_size)
+            (C(max_execution_batch_size) with C(enable_large_batch_splitting)).
+        type: dict
+        suboptions:
+          max_batch_size:
+            description: Largest batch.
+            type: int
+          batch_timeout_micros:
+            description: How long a partial batch waits, in microseconds (0 or more).
+            type: int
+          max_enqueued_batches:
+            description: Queue length, in batches.
+            type: int
+          num_batch_threads:
+            description: Threads that process batches (the parallelism).
+            type: int
+          enable_large_batch_splitting:
+            description: Split requests larger than the open batch's free room.
+            type: bool
+          max_execution_batch_size:
+            description: Largest batch executed when large batches are split.
+            type: int
+          allowed_batch_sizes:
+            description: Batch sizes to pad to, increasing.
+            type: list
+            elements: int
+          pad_variable_length_inputs:
+            description: Pad inputs of different lengths to one length.
+            type: bool
       models_volume:
         description: Named volume mounted read-only at /models; defaults to <project>-tf-serving-models.
         type: str
@@ -330,6 +402,20 @@ EXAMPLES = r"""
       s3_access_key_id: "{{ s3_key_id }}"
       s3_secret_access_key: "{{ s3_secret }}"
 
+- name: TF Serving with two models, version policies, labels and batching
+  mlinfra.docker_ml.ml_stack:
+    tf_serving:
+      image: tensorflow/serving:2.18.0
+      models_path: /srv/models
+      config_poll_seconds: 30
+      models:
+        - name: ranker
+          version_policy: {specific: [1, 2]}
+          version_labels: {stable: 1, canary: 2}
+        - name: embedder
+          version_policy: {latest: 2}
+      batching: {max_batch_size: 32, batch_timeout_micros: 2000, num_batch_threads: 4, allowed_batch_sizes: [8, 16, 32]}
+
 - name: Remove the stack but keep its data
   mlinfra.docker_ml.ml_stack:
     state: absent
@@ -338,14 +424,17 @@ EXAMPLES = r"""
 
 RETURN = r"""
 services:
-  description: Per service on this host, what was done and what runs now.
+  description:
+    - Per service on this host, what was done and what runs now.
+    - C(tf_serving.reloaded=true) means models.config was rewritten under a kept container and the running server
+      re-read it (no new container); the run waited until the models matched it (check mode - it would be).
   returned: always
   type: dict
   sample:
     postgres: {action: null, changed_fields: [], pulled: false, container: mlstack-postgres, id: 3f2c..., image_id: "sha256:9b1c...",
                status: running, health: healthy, endpoints: {"5432/tcp": ["127.0.0.1:5432"]}}
     mlflow: {action: recreate, changed_fields: [image], migration: ["INFO  [alembic] ..."], status: running, health: healthy}
-    tf_serving: {action: remove, removed_volumes: [], kept_volumes: [team-models], status: absent}
+    tf_serving: {action: null, reloaded: true, changed_fields: [], status: running, health: "models available"}
 host_changes:
   description: Secrets, runtime files, networks and volumes created, changed or removed (paths and names only; C(<path> (removed))).
   returned: always

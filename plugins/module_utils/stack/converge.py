@@ -12,8 +12,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import os
 import time
 
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils import nvml
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import compare, health, preflight, rotation, secrets, services, spec
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils import files, nvml
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import compare, health, preflight, rotation, secrets, services, spec, tf_models
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.params import registry_auths
 
@@ -107,8 +107,10 @@ class Converger:
         for phase in services.PHASES:
             phase_desired = {s: desired[s] for s in phase if s in desired}
             for service, item in phase_desired.items():
-                self.host_changes += secrets.ensure_runtime_files(item["files"], self.check_mode)
+                written = secrets.ensure_runtime_files(item["files"], self.check_mode)
+                self.host_changes += written
                 self.converge_service(service, item, plans[service])
+                self.live_reload(service, item, plans[service], written)
                 stale = secrets.stale_runtime_files(os.path.join(directory, "runtime"), services.RUNTIME_FILES[service],
                                                     item["files"])
                 self.host_changes += secrets.remove_runtime_files(stale, self.check_mode)
@@ -131,7 +133,10 @@ class Converger:
             action = compare.action_for(diffs, actual["status"], self.params["state"])
             if action is None and self.params["state"] == "present" and health.health_stalled(inspect):
                 action = "restart"  # its health checks stopped when dockerd restarted (moby#41871)
-        return {"inspect": inspect, "image": image, "pulled": pulled, "action": action, "diffs": diffs}
+        live = [f["path"] for f in desired["files"] if f.get("live")]
+        before = files.read_bytes(live[0]) if live else None  # a live file's content before this run
+        return {"inspect": inspect, "image": image, "pulled": pulled, "action": action, "diffs": diffs,
+                "live_before": before.decode("utf-8", "replace") if before is not None else None}
 
     def preflight(self, desired, plans, writes, values):
         """Checks on volume contents and ports for the planned changes; the rotations a changed password needs."""
@@ -158,6 +163,8 @@ class Converger:
         if problems:
             raise StackError("%s. Nothing was changed beyond pulling the images it needs. Stop what holds the port, "
                              "or publish the service elsewhere (its ports option)" % "; ".join(problems), ports=problems)
+        if "tf_serving" in desired:
+            self.check_label_moves(desired["tf_serving"], plans["tf_serving"])
         if "postgres" in desired:
             rotations += self.postgres_rotation(desired["postgres"], plans["postgres"], writes, values, local)
         mlflow = self.params.get("mlflow") or {}
@@ -196,6 +203,25 @@ class Converger:
             return []
         rotation.check_postgres(plan["inspect"], volume)
         return ["postgres"]
+
+    def check_label_moves(self, desired, plan):
+        """Before anything is written: no label may move to a version the running server has not loaded."""
+        inspect = plan["inspect"] or {}
+        if plan.get("live_before") is not None and plan["action"] in (None, "update") and \
+                (inspect.get("State") or {}).get("Status") == "running":
+            health.refuse_label_moves(health.container_address(inspect, desired["network"]), desired["probe"],
+                                      tf_models.moved_labels(plan["live_before"], desired["probe"]["models"]))
+
+    def live_reload(self, service, desired, plan, written):
+        """A live file (TF Serving's polled models.config) rewritten under a kept container, which reloads it itself:
+        a file diff, and a health gate until the models match it (removed ones unloaded)."""
+        live = [f for f in desired["files"] if f.get("live") and f["path"] in written]
+        if live and plan["action"] in (None, "update"):
+            before = plan.get("live_before")
+            self.diffs.append(compare.service_diff("%s %s" % (service, live[0]["path"]), before or "", live[0]["content"]))
+            desired["probe"]["removed"] = tf_models.removed_names(before, desired["probe"]["models"])
+            self.results[service]["reloaded"] = True
+            self.results[service]["ready"] = self.check_mode and self.results[service]["ready"]
 
     def rotate(self, rotations, plans, values, writes):
         """Set a changed password in the running server, then store it at once (before the next rotation can

@@ -38,9 +38,18 @@ SERVICE_OPTIONS = dict(
                 artifacts_destination=dict(type="str"), s3_endpoint_url=dict(type="str"),
                 s3_access_key_id=dict(type="str", no_log=True), s3_secret_access_key=dict(type="str", no_log=True)),
     tf_serving=dict(COMMON, model_name=dict(type="str"), gpu_image=dict(type="str"),
-                    models=dict(type="list", elements="dict", options=dict(name=dict(type="str", required=True),
-                                                                           base_path=dict(type="str"))),
+                    models=dict(type="list", elements="dict", options=dict(
+                        name=dict(type="str", required=True), base_path=dict(type="str"),
+                        version_policy=dict(type="dict", options=dict(latest=dict(type="int"), all=dict(type="bool"),
+                                                                      specific=dict(type="list", elements="int"))),
+                        version_labels=dict(type="dict"))),
                     models_volume=dict(type="str"), models_path=dict(type="path"),
+                    config_poll_seconds=dict(type="int", default=30),
+                    batching=dict(type="dict", options=dict(
+                        max_batch_size=dict(type="int"), batch_timeout_micros=dict(type="int"),
+                        max_enqueued_batches=dict(type="int"), num_batch_threads=dict(type="int"),
+                        enable_large_batch_splitting=dict(type="bool"), max_execution_batch_size=dict(type="int"),
+                        allowed_batch_sizes=dict(type="list", elements="int"), pad_variable_length_inputs=dict(type="bool"))),
                     extra_args=dict(type="list", elements="str", default=[]), metrics=dict(type="bool", default=False)),
 )
 

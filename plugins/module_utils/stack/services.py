@@ -11,6 +11,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 import re
 
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import tf_models
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackInputError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.units import duration_ns
 
@@ -158,47 +159,54 @@ def mlflow(p, ctx):
 
 
 TF_SERVING_METRICS_PATH = "/monitoring/prometheus/metrics"
-
-
-def models_config(models):
-    """TF Serving's model_config_list text proto."""
-    lines = ["model_config_list {"]
-    for model in models:
-        lines += ["  config {", '    name: "%s"' % model["name"], '    base_path: "%s"' % model["base_path"],
-                  '    model_platform: "tensorflow"', "  }"]
-    return "\n".join(lines + ["}"]) + "\n"
+TF_SERVING_CONFIG_DIR = "/etc/tfserving"
 
 
 def tf_serving(p, ctx):
-    models = [dict(m, base_path=m.get("base_path") or "/models/%s" % m["name"]) for m in p.get("models") or []]
-    if not models:
-        models = [{"name": p.get("model_name") or "model", "base_path": "/models/%s" % (p.get("model_name") or "model")}]
-    for model in models:
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", model["name"]):
-            raise StackInputError("tf_serving.models: %r is not a valid model name" % model["name"])
+    """TF Serving: one model by MODEL_NAME, or several from a models.config (version policies and labels) that the
+    server re-reads every config_poll_seconds. Its files live in their own directory, bind-mounted whole: a single-file
+    bind mount keeps the inode it was given, so an atomically replaced models.config would never reach the server."""
+    models = tf_models.models(p.get("models"), p.get("model_name"))
     if p.get("models_path"):
         models_mount = ["bind", p["models_path"], "/models", True]
     else:
         models_mount = ["volume", p.get("models_volume") or "%s-models" % _name(ctx, "tf_serving"), "/models", True]
+    config_dir = "%s/tf_serving" % ctx["runtime_dir"]
+    poll = p.get("config_poll_seconds")
+    poll = 30 if poll is None else poll
+    if poll < 0:
+        raise StackInputError("tf_serving.config_poll_seconds: %r must be 0 (read once) or more seconds" % poll)
+    live = bool(p.get("models")) and poll > 0
     built = {"ports": ["127.0.0.1:8501:8501", "127.0.0.1:8500:8500"], "mounts": [models_mount], "files": [],
              # The CPU image has no curl, wget or python: health is asked from the host over REST.
-             "healthcheck": None, "probe": {"port": 8501, "models": [m["name"] for m in models]}}
+             "healthcheck": None,
+             "probe": {"port": 8501, "models": models, "removed": [],
+                       "models_dir": p.get("models_path") if ctx.get("local", True) else None}}
     flags = []
+
+    def add_file(name, content, live=False):
+        item = dict(_file({"runtime_dir": config_dir}, name, content, 0o644), live=live)
+        built["files"].append(item)
+        return "%s/%s" % (TF_SERVING_CONFIG_DIR, name)
+
     if p.get("metrics"):  # served on the REST port only (the HTTP server that registers the page)
-        monitoring = _file(ctx, "monitoring.config", 'prometheus_config {\n  enable: true\n  path: "%s"\n}\n'
-                           % TF_SERVING_METRICS_PATH, 0o644)
-        built["files"].append(monitoring)
-        built["mounts"].append(["bind", monitoring["path"], "/etc/tfserving/monitoring.config", True])
-        flags.append("--monitoring_config_file=/etc/tfserving/monitoring.config")
-    if len(models) == 1 and not p.get("models"):
+        flags.append("--monitoring_config_file=%s" % add_file(
+            "monitoring.config", 'prometheus_config {\n  enable: true\n  path: "%s"\n}\n' % TF_SERVING_METRICS_PATH))
+    batching = tf_models.batching(p.get("batching"))
+    if batching is not None:  # upstream refuses a parameters file without --enable_batching (server.cc)
+        flags += ["--enable_batching=true", "--batching_parameters_file=%s" % add_file("batching.config", batching)]
+    if not p.get("models"):
         built["env"] = {"MODEL_NAME": models[0]["name"]}
         built["command"] = flags + list(p.get("extra_args") or []) or None
     else:
-        config = _file(ctx, "models.config", models_config(models), 0o644)
-        built["files"].append(config)
-        built["mounts"].append(["bind", config["path"], "/etc/tfserving/models.config", True])
-        built["command"] = ["--model_config_file=/etc/tfserving/models.config",
-                            "--model_config_file_poll_wait_seconds=0"] + flags + list(p.get("extra_args") or [])
+        path = add_file("models.config", tf_models.models_config(models), live=live)
+        # Labels may name a version that is not loaded yet only with this flag (server_core.cc
+        # UpdateModelVersionLabelMap): without it every label in the first config fails the server's start. Always
+        # set with a models.config, so that adding the first label later needs no new container.
+        built["command"] = ["--model_config_file=%s" % path, "--model_config_file_poll_wait_seconds=%d" % poll,
+                            "--allow_version_labels_for_unavailable_models=true"] + flags + list(p.get("extra_args") or [])
+    if built["files"]:
+        built["mounts"].append(["bind", config_dir, TF_SERVING_CONFIG_DIR, True])
     return built
 
 
@@ -213,7 +221,9 @@ TABLE = (
     ("mlflow", 1, mlflow, (("mlflow_db_password", "db_password", None), ("mlflow_admin_password", "admin_password", "basic_auth"),
                            ("mlflow_secret_key", None, "basic_auth")),
      ("pgpass", "aws_credentials", "basic_auth.ini", "flask_secret_key")),
-    ("tf_serving", 2, tf_serving, (), ("monitoring.config", "models.config")),
+    # tf_serving's files live in runtime/tf_serving/; the two at the top are where releases before it kept them.
+    ("tf_serving", 2, tf_serving, (), ("tf_serving/models.config", "tf_serving/monitoring.config", "tf_serving/batching.config",
+                                       "models.config", "monitoring.config")),
 )
 NAMES = tuple(row[0] for row in TABLE)
 PHASES = tuple(tuple(row[0] for row in TABLE if row[1] == number) for number in sorted({row[1] for row in TABLE}))

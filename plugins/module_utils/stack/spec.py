@@ -126,10 +126,11 @@ HASHED = ("name", "service", "image", "command", "env", "ports", "mounts", "netw
 
 def config_hash(desired):
     """A digest of the container's configuration and its runtime files' contents (secrets included,
-    so a changed redis.conf recreates redis); only the digest is ever shown."""
+    so a changed redis.conf recreates redis); only the digest is ever shown. A live file (one the server
+    re-reads by itself: TF Serving's polled models.config) is left out, so changing it needs no new container."""
     body = json.dumps({k: desired[k] for k in HASHED}, sort_keys=True)
     digest = hashlib.sha256(body.encode())
-    for item in sorted(desired["files"], key=lambda f: f["path"]):
+    for item in sorted((f for f in desired["files"] if not f.get("live")), key=lambda f: f["path"]):
         digest.update(item["path"].encode() + b"\0" + item["content"].encode())
     return digest.hexdigest()[:16]
 
@@ -171,7 +172,8 @@ def build(params, secrets, gpu_facts=None):
     The containers are not final until settle() has added what only the images know."""
     project, network = params["project"], params["network"] or params["project"]
     ctx = {"project": project, "network": network, "runtime_dir": "%s/%s/runtime" % (params["secrets_dir"], project),
-           "secrets": secrets, "enabled": [s for s in services.NAMES if params.get(s)]}
+           "secrets": secrets, "enabled": [s for s in services.NAMES if params.get(s)],
+           "local": (params.get("docker_host") or "unix://").startswith("unix://")}
     desired = {}
     for service, svc_params in service_params(params, gpu_facts).items():
         built = services.BUILDERS[service](svc_params, ctx)

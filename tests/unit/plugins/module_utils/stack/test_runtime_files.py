@@ -61,9 +61,9 @@ def test_a_file_not_of_the_table_is_never_removed(tmp_path, eng):
 
 def test_every_file_a_builder_writes_is_in_the_table():
     everything = params(postgres=PG, redis={"image": "redis:7"}, mlflow=dict(MLFLOW_OPTS, basic_auth=True, metrics=True, **S3),
-                        tf_serving={"image": "tfs:2.18", "models": [{"name": "a"}], "metrics": True})
+                        tf_serving={"image": "tfs:2.18", "models": [{"name": "a"}], "metrics": True, "batching": {"max_batch_size": 8}})
     for service, item in spec.desired_state(everything, dict(SECRETS, mlflow_admin_password="x", mlflow_secret_key="y")).items():
-        names = {f["path"].rsplit("/", 1)[1] for f in item["files"]}
+        names = {f["path"].split("/runtime/", 1)[1] for f in item["files"]}
         assert names <= set(services.RUNTIME_FILES[service]), service
 
 

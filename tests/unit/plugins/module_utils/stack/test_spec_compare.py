@@ -92,7 +92,8 @@ def test_mlflow_basic_auth():
 
 def test_tf_serving_single_and_multi_model():
     one = spec.desired_state(params(tf_serving=TF), SECRETS)["tf_serving"]
-    assert one["env"] == {"MODEL_NAME": "half_plus_two"} and one["probe"] == {"port": 8501, "models": ["half_plus_two"]}
+    assert one["env"] == {"MODEL_NAME": "half_plus_two"} and one["probe"]["port"] == 8501
+    assert [m["name"] for m in one["probe"]["models"]] == ["half_plus_two"] and one["probe"]["removed"] == []
     assert one["healthcheck"] is None and one["device_requests"] is None
     many = spec.desired_state(params(tf_serving={"image": "tensorflow/serving:2.18.0",
                                                  "models": [{"name": "a"}, {"name": "b", "base_path": "/m/b"}]}),
@@ -249,7 +250,9 @@ def test_metrics_are_opt_in_and_exposed_where_prometheus_looks():
     assert tfs["command"] == ["--monitoring_config_file=/etc/tfserving/monitoring.config"]
     config = next(f for f in tfs["files"] if f["path"].endswith("/monitoring.config"))
     assert config["content"] == 'prometheus_config {\n  enable: true\n  path: "/monitoring/prometheus/metrics"\n}\n'
-    assert ["bind", config["path"], "/etc/tfserving/monitoring.config", True] in tfs["mounts"]
+    # the directory is mounted, not the file: a replaced file would not reach a single-file bind mount
+    assert config["path"] == "/etc/mlinfra/mls/runtime/tf_serving/monitoring.config"
+    assert ["bind", "/etc/mlinfra/mls/runtime/tf_serving", "/etc/tfserving", True] in tfs["mounts"]
     assert tfs["env"] == {"MODEL_NAME": "half_plus_two"}  # still the single-model entry point
 
 
