@@ -83,7 +83,7 @@ def test_backup_then_destroy_with_volumes_then_restore_finds_runs_and_artifacts(
         assert changed(playbook(fl, "backup", ml_backup_name=name, ml_backup_keep=1, ml_backup_fetch=True,
                                 ml_backup_fetch_dir=fetch_dir)) == {"host1": 2 + script}  # (script), written, fetched
     # Generated names (the UTC time) with retention 1: the newest of them stays, the named ones too.
-    for _ in range(2):
+    for _run in range(2):
         time.sleep(1.1)  # a new name each run
         assert changed(playbook(fl, "backup", ml_backup_keep=1)) == {"host1": 1}
     generated = [n for n in listing(fl) if n not in ("b1", "b2")]
@@ -154,7 +154,7 @@ def test_restore_over_data_and_bad_values_are_refused_with_nothing_changed(fl):
 def test_a_forced_restore_keeps_the_database_it_replaces(fl):
     with tunnel(fl, "host1", 5000) as base:
         experiment_name = "later-" + uuid.uuid4().hex[:8]
-        _, later = log_run(base, experiment_name, b"later")  # not in any backup
+        _run_id, later = log_run(base, experiment_name, b"later")  # not in any backup
     newest = sorted(n for n in listing(fl) if n.endswith("Z"))[-1]
     forced = playbook(fl, "restore", ml_backup_restore_name="latest", ml_backup_restore_force=True)
     assert recap(forced.stdout)["host1"]["failed"] == 0
