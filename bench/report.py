@@ -18,16 +18,25 @@ def median(values):
 
 
 def per_host(runs):
-    """(max, mean) remote module runs per host of one no-op run."""
-    counts = list(runs.values()) or [0]
-    return max(counts), sum(counts) / len(counts)
+    """(max, mean) remote module runs per host of one no-op run; None when not measured."""
+    counts = [n for host, n in runs.items() if not host.startswith("localhost")]  # the controller's own runs apart
+    return (max(counts), sum(counts) / len(counts)) if counts else None
+
+
+def changed(row, *kinds):
+    counts = [c for kind in kinds for c in row.get(kind + "_changed", [])]
+    return max(counts) if counts else "not recorded"
+
+
+def first(row, key):
+    return f"{row[key]:.1f}" if row.get(key) is not None else "not recorded"
 
 
 def ratio_line(rows, a, b):
     return " / ".join(f"{median(r[a]) / median(r[b]):.2f}" for r in rows)
 
 
-def write_results(results, rows, alone, fresh, reps, load=None):
+def write_results(results, rows, alone, fresh, reps, load=None, notes=(), name=None):
     results.mkdir(parents=True, exist_ok=True)
     day = datetime.date.today().isoformat()
     sizes = " / ".join(str(r["hosts"]) for r in rows)
@@ -46,8 +55,8 @@ def write_results(results, rows, alone, fresh, reps, load=None):
         lines.append(f"| {r['hosts']} | {m['floor']:.2f} | {m['ours']:.2f} | {m['full_peer']:.2f} | "
                      f"{m['ours'] / m['full_peer']:.2f} | {m['peer']:.2f} | {m['ours'] / m['peer']:.2f} | "
                      f"{m['ours'] / m['floor']:.2f} | {m['ours_ml']:.2f} | {m['ours_ml'] / m['peer']:.2f} | "
-                     f"{r['first_ours']:.1f} | {r['first_peer']:.1f} | {max(r['ours_changed'] + r['ours_ml_changed'])} / "
-                     f"{max(r['full_peer_changed'])} / {max(r['peer_changed'])} |")
+                     f"{first(r, 'first_ours')} | {first(r, 'first_peer')} | {changed(r, 'ours', 'ours_ml')} / "
+                     f"{changed(r, 'full_peer')} / {changed(r, 'peer')} |")
     lines += ["", f"ours/full-peer: {ratio_line(rows, 'ours', 'full_peer')} ({sizes} hosts, medians).",
               f"ours/peer: {ratio_line(rows, 'ours', 'peer')} ({sizes} hosts, medians; the peer does containers only)."]
     one = next((r for r in rows if r["hosts"] == 1), None)
@@ -61,14 +70,15 @@ def write_results(results, rows, alone, fresh, reps, load=None):
               "| hosts | ours module runs | full peer module runs | peer module runs | ours CPU s/host | "
               "full peer CPU s/host | peer CPU s/host |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        runs = {k: per_host(r["module_runs"].get(k, {})) for k in ("ours", "full_peer", "peer")}
-        cpu = {k: median(r[k + "_cpu"]) / r["hosts"] for k in ("ours", "full_peer", "peer")}
-        lines.append(f"| {r['hosts']} | " + " | ".join(f"{runs[k][0]} / {runs[k][1]:.1f}" for k in runs) + " | "
-                     + " | ".join(f"{cpu[k]:.2f}" for k in cpu) + " |")
+        runs = {k: per_host(r.get("module_runs", {}).get(k, {})) for k in ("ours", "full_peer", "peer")}
+        cpu = {k: median(r.get(k + "_cpu", [])) / r["hosts"] for k in ("ours", "full_peer", "peer")}
+        counts = [f"{runs[k][0]} / {runs[k][1]:.1f}" if runs[k] else "not measured" for k in runs]
+        lines.append(f"| {r['hosts']} | " + " | ".join(counts) + " | " + " | ".join(f"{cpu[k]:.2f}" for k in cpu) + " |")
     if fresh["ours"]:
         lines += ["", f"First converge of a fresh host (no Docker; Docker, daemon.json, images and the whole stack), "
                   f"whole scope, median of {len(fresh['ours'])}: ours {median(fresh['ours']):.1f} s, full peer "
                   f"{median(fresh['full_peer']):.1f} s (ours/full-peer {median(fresh['ours']) / median(fresh['full_peer']):.2f})."]
+    lines += [""] + list(notes) if notes else []
     lines += ["", "\"ours ML plays only\" is `site.yml --tags ml_stack`: the peer's scope (containers), without "
               "the Docker engine, daemon.json and GPU tasks that only ours has. \"first ... (stack)\": the first "
               "converge of each stack on a host with Docker and the images, no containers."]
@@ -76,9 +86,9 @@ def write_results(results, rows, alone, fresh, reps, load=None):
               f"{median(alone['seconds']):.3f} s over {len(alone['seconds'])} runs, {alone['api_requests']} Docker API requests."]
     lines += ["", "Raw samples:", "", "```json",
               json.dumps({"rows": rows, "module_alone": alone, "first_fresh": fresh}, indent=1), "```", ""]
-    path = results / f"{day}.md"
+    path = results / f"{name or day}.md"
     path.write_text("\n".join(lines))
-    plot(rows, fresh, results / f"{day}.png")
+    plot(rows, fresh, results / f"{name or day}.png")
     return path
 
 
@@ -107,8 +117,9 @@ def plot(rows, fresh, path):
     width = 0.25
     for i, key in enumerate(("ours", "full_peer", "peer")):
         xs = [x + (i - 1) * width for x in range(len(rows))]
-        per.bar(xs, [per_host(r["module_runs"].get(key, {}))[1] for r in rows], width, label=f"{key}: module runs/host")
-        per.plot(xs, [median(r[key + "_cpu"]) / r["hosts"] for r in rows], marker="s", linestyle="none",
+        per.bar(xs, [(per_host(r.get("module_runs", {}).get(key, {})) or (0, 0))[1] for r in rows], width,
+                label=f"{key}: module runs/host")
+        per.plot(xs, [median(r.get(key + "_cpu", [])) / r["hosts"] for r in rows], marker="s", linestyle="none",
                  label=f"{key}: controller CPU s/host")
     title = "Per host, no-op"
     if fresh["ours"]:

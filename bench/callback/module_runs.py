@@ -2,8 +2,9 @@
 """Benchmark-only callback: remote module runs per host, written as JSON to $BENCH_MODULE_RUNS.
 
 A task counts once per host it ran a module on (once per loop item); actions that run on the controller
-only (debug, set_fact, group_by, meta, includes, ...) and skipped tasks do not count. A delegated task
-counts for the host it was delegated to. A no-op copy or template counts one (its stat)."""
+only (debug, set_fact, group_by, meta, includes, the roles' argument spec validation, ...) and skipped tasks
+do not count. A delegated task counts for the host it was delegated to, one delegated to the controller
+under "localhost (controller)". A no-op copy or template counts one (its stat)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -17,7 +18,7 @@ from ansible.plugins.callback import CallbackBase
 
 CONTROLLER_ONLY = {"debug", "set_fact", "group_by", "add_host", "assert", "fail", "meta", "include_tasks",
                    "import_tasks", "include_role", "import_role", "include_vars", "pause", "set_stats",
-                   "import_playbook"}
+                   "import_playbook", "validate_argument_spec"}
 
 
 def short(action):
@@ -33,13 +34,18 @@ class CallbackModule(CallbackBase):
     def __init__(self):
         super(CallbackModule, self).__init__()
         self.runs = collections.Counter()
+        self.log = []
 
     def _count(self, result):
         if short(result._task.action) in CONTROLLER_ONLY:  # pylint: disable=protected-access
             return
         data = result._result  # pylint: disable=protected-access
-        host = (data.get("_ansible_delegated_vars") or {}).get("ansible_delegated_host") or result._host.get_name()  # pylint: disable=protected-access
+        delegated = data.get("_ansible_delegated_vars") or {}
+        host = delegated.get("ansible_delegated_host") or result._host.get_name()  # pylint: disable=protected-access
+        if delegated.get("ansible_connection") == "local" or host in ("localhost", "127.0.0.1"):
+            host = "localhost (controller)"  # a module run, but not on a managed host
         items = data.get("results")
+        self.log.append([host, short(result._task.action), result._task.get_name()])  # pylint: disable=protected-access
         if isinstance(items, list):
             self.runs[host] += sum(1 for item in items if not item.get("skipped"))
         elif not data.get("skipped"):
@@ -56,3 +62,5 @@ class CallbackModule(CallbackBase):
         if path:
             with open(path, "w", encoding="utf-8") as handle:
                 json.dump(dict(self.runs), handle)
+        if os.environ.get("BENCH_MODULE_RUNS_VERBOSE"):
+            self._display.display("module runs: %s" % json.dumps(self.log))
