@@ -82,8 +82,9 @@ def write_results(results, rows, alone, fresh, reps, load=None, notes=(), name=N
     lines += ["", "\"ours ML plays only\" is `site.yml --tags ml_stack`: the peer's scope (containers), without "
               "the Docker engine, daemon.json and GPU tasks that only ours has. \"first ... (stack)\": the first "
               "converge of each stack on a host with Docker and the images, no containers."]
-    lines += ["", f"ml_stack module alone on one host (postgres + redis, no-op, run on the host): median "
-              f"{median(alone['seconds']):.3f} s over {len(alone['seconds'])} runs, {alone['api_requests']} Docker API requests."]
+    if alone["seconds"]:
+        lines += ["", f"ml_stack module alone on one host (postgres + redis, no-op, run on the host): median "
+                  f"{median(alone['seconds']):.3f} s over {len(alone['seconds'])} runs, {alone['api_requests']} Docker API requests."]
     lines += ["", "Raw samples:", "", "```json",
               json.dumps({"rows": rows, "module_alone": alone, "first_fresh": fresh}, indent=1), "```", ""]
     path = results / f"{name or day}.md"
