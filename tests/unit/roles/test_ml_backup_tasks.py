@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_ml_backup_script import role_vars as script_role_vars  # pylint: disable=import-error
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
@@ -17,14 +18,8 @@ def tasks(name):
 
 
 def role_vars(**overrides):
-    variables = {}
-    for name in ("defaults/main.yml", "vars/main.yml"):
-        for key, value in yaml.safe_load((ROLE / name).read_text()).items():
-            variables[key] = trust_as_template(value) if isinstance(value, str) else value
-    variables.update({"inventory_hostname": "host1", "groups": {"ml_db": ["host1"], "ml_tracking": ["host1"]},
-                      "ansible_check_mode": False})
-    variables.update(overrides)
-    return variables
+    """The role's variables as the script tests build them, outside check mode."""
+    return script_role_vars(**{"ansible_check_mode": False, **overrides})
 
 
 def holds(condition, **overrides):
