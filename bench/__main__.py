@@ -66,15 +66,26 @@ def controller_cpu():
     return usage.ru_utime + usage.ru_stime
 
 
-def timed(cmd, forks, check=True, cpu=None):
+def machine_cpu():
+    """Busy CPU seconds of the whole machine so far (/proc/stat: user, nice, system, irq, softirq, steal): the
+    controller and every fleet host (their sshd, python and dockerd) together, since they share the cores."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:9]]
+    return (sum(fields[0:3]) + sum(fields[5:8])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(cmd, forks, check=True, cpu=None, machine=None):
     """Seconds of wall time; with cpu (a list), the controller CPU seconds of the run (ansible-playbook, its
-    workers and their ssh clients: every child it waited for) are appended to it."""
-    before = controller_cpu()
+    workers and their ssh clients: every child it waited for) are appended to it; with machine (a list), the
+    busy CPU seconds of the whole machine during the run."""
+    before, busy = controller_cpu(), machine_cpu()
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=REPO, env=env(forks), capture_output=True, text=True, timeout=1800, check=False)
     elapsed = time.monotonic() - started
     if cpu is not None:
         cpu.append(controller_cpu() - before)
+    if machine is not None:
+        machine.append(machine_cpu() - busy)
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
     return elapsed, proc
@@ -128,13 +139,13 @@ def run_size(hosts, reps):
     cmds = {"floor": [str(BIN / "ansible"), "all", "-i", inv, "-m", "ansible.builtin.ping"], "ours": ours,
             "full_peer": playbook(inv, "bench/peer/full-site.yml"), "peer": peer, "ours_ml": ours + ["--tags", "ml_stack"]}
     row = {"hosts": hosts, **{k: [] for k in KINDS}, **{k + "_changed": [] for k in KINDS[1:]},
-           **{k + "_cpu": [] for k in KINDS[1:]}, "module_runs": {}}
+           **{k + "_cpu": [] for k in KINDS[1:]}, **{k + "_machine_cpu": [] for k in KINDS}, "module_runs": {}}
     row["first_ours"] = timed(ours, hosts)[0]
     row["first_peer"] = timed(peer, hosts)[0]
     timed(cmds["full_peer"], hosts)  # its Docker part is a no-op from here on too
     for rep in range(reps):
         for key in KINDS:
-            elapsed, proc = timed(cmds[key], hosts, cpu=row.get(key + "_cpu"))
+            elapsed, proc = timed(cmds[key], hosts, cpu=row.get(key + "_cpu"), machine=row[key + "_machine_cpu"])
             row[key].append(elapsed)
             if key != "floor":
                 row[key + "_changed"].append(changed_hosts(proc.stdout))

@@ -36,6 +36,31 @@ def ratio_line(rows, a, b):
     return " / ".join(f"{median(r[a]) / median(r[b]):.2f}" for r in rows)
 
 
+def cpu_bound(rows):
+    """The machine's busy CPU seconds per no-op run (controller and fleet hosts share the cores), and what
+    that allows: no scheduling can make a run shorter than its CPU seconds over the cores."""
+    if not any(r.get("ours_machine_cpu") for r in rows):
+        return []
+    cores = os.cpu_count()
+    lines = ["", f"Machine CPU seconds per no-op run (every process on the machine: controller, ssh, and each fleet "
+             f"host's sshd, python and dockerd; /proc/stat, medians), and the shortest wall time that CPU allows on "
+             f"{cores} cores:", "", "| hosts | ping | ours | full peer | peer | ours CPU / cores | ours wall |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cpu = {k: median(r.get(k + "_machine_cpu", [])) for k in ("floor", "ours", "full_peer", "peer")}
+        lines.append(f"| {r['hosts']} | " + " | ".join(f"{v:.1f}" for v in cpu.values())
+                     + f" | {cpu['ours'] / cores:.1f} | {median(r['ours']):.1f} |")
+    one = next((r for r in rows if r["hosts"] == 1), None)
+    ten = next((r for r in rows if r["hosts"] == 10), None)
+    if one and ten and one.get("ours_machine_cpu") and ten.get("ours_machine_cpu"):
+        extra = {k: (median(ten[k + "_machine_cpu"]) - median(one[k + "_machine_cpu"])) / 9 for k in ("floor", "ours")}
+        lines += ["", f"Each host beyond the first costs ours {extra['ours']:.2f} CPU s (ping: {extra['floor']:.2f}). "
+                  f"10-host no-op <= 2.0 x 1-host no-op ({2 * median(one['ours']):.1f} s) needs at most "
+                  f"{2 * median(one['ours']) * cores:.1f} CPU s for the 10-host run; it used "
+                  f"{median(ten['ours_machine_cpu']):.1f}."]
+    return lines
+
+
 def write_results(results, rows, alone, fresh, reps, load=None, notes=(), name=None):
     results.mkdir(parents=True, exist_ok=True)
     day = datetime.date.today().isoformat()
@@ -74,6 +99,7 @@ def write_results(results, rows, alone, fresh, reps, load=None, notes=(), name=N
         cpu = {k: median(r.get(k + "_cpu", [])) / r["hosts"] for k in ("ours", "full_peer", "peer")}
         counts = [f"{runs[k][0]} / {runs[k][1]:.1f}" if runs[k] else "not measured" for k in runs]
         lines.append(f"| {r['hosts']} | " + " | ".join(counts) + " | " + " | ".join(f"{cpu[k]:.2f}" for k in cpu) + " |")
+    lines += cpu_bound(rows)
     if fresh["ours"]:
         lines += ["", f"First converge of a fresh host (no Docker; Docker, daemon.json, images and the whole stack), "
                   f"whole scope, median of {len(fresh['ours'])}: ours {median(fresh['ours']):.1f} s, full peer "
