@@ -154,7 +154,20 @@ options:
         type: str
         default: mlflow
       db_password:
-        description: Postgres password; defaults to the local postgres secret when Postgres runs on this host.
+        description:
+          - Postgres password; defaults to the local postgres secret when Postgres runs on this host.
+          - With Postgres on another host, this or O(mlflow.db_password_version) is required. The password given is
+            kept on this host (C(<secrets_dir>/<project>/mlflow_db_password), 0600 root).
+        type: str
+      db_password_version:
+        description:
+          - With Postgres on another host and O(mlflow.db_password) omitted, use the copy of the password kept on this
+            host when it was given with this version of the database host's password file (that host's
+            C(ansible_facts.mlinfra_postgres_password_version)). Given beside O(mlflow.db_password), it is recorded
+            with the copy.
+          - When the copy is missing or its version differs (or this is empty), nothing is done and the result has
+            C(db_password_needed=true); the role then reads the password from the database host and runs again. A
+            no-op run so never reads the database host.
         type: str
       artifacts_volume:
         description: Named volume for artifacts; defaults to <project>-mlflow-artifacts.

@@ -128,6 +128,27 @@ host_changes:
   elements: str
   sample: ["/etc/mlinfra/mlstack/postgres_password", "network mlstack", "volume mlstack-postgres-data",
            "postgres password rotated in the running server"]
+ansible_facts:
+  description: Facts for other hosts' runs.
+  returned: always
+  type: dict
+  contains:
+    mlinfra_postgres_password_version:
+      description:
+        - On a host with postgres, the version of its stored password file (a digest of the file's identity, not of
+          the password; C(pending) in check mode when a real run would write it). A remote MLflow host given it as
+          O(mlflow.db_password_version) uses the copy of the password it keeps, without reading this host.
+      returned: when postgres is configured and state is not absent
+      type: str
+      sample: 3f9a0c1d2b4e5f60
+db_password_needed:
+  description:
+    - True when the run stopped before doing anything because it needs O(mlflow.db_password) (the copy kept on this
+      host is missing or does not match O(mlflow.db_password_version)). The role reads it from the database host and
+      runs the module again.
+  returned: when true
+  type: bool
+  sample: true
 api_requests:
   description: Docker API requests this run made (for the benchmark).
   returned: always

@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from tests.integration.conftest import host_exec, recap
-from tests.integration.stack_helpers import (BASE_VARS, call, changed, containers, converge, health, host_record, install_model,
+from tests.integration.conftest import REPO, host_exec, recap, run_ansible
+from tests.integration.stack_helpers import (BASE_VARS, SITE, call, changed, containers, converge, health, host_record, install_model,
                                              log_run, psql, rebuild_fixture, tunnel)
 
 pytestmark = pytest.mark.fleet
@@ -52,6 +52,40 @@ def test_tf_serving_model_available_and_predicts(fl):
 def test_second_run_and_check_diff_change_nothing(fl):
     assert changed(converge(fl)) == {"host1": 0, "host2": 0, "host3": 0}
     assert changed(converge(fl, "--check", "--diff")) == {"host1": 0, "host2": 0, "host3": 0}
+
+
+def module_runs(fl, tmp_path, *args):
+    """{host: remote module runs} of one site.yml run (the benchmark's callback, bench/callback/module_runs.py)."""
+    counts = tmp_path / "module-runs.json"
+    proc = run_ansible("ansible-playbook", "-i", fl.inventory, SITE, "-e", json.dumps(fl.vars), *args,
+                       ANSIBLE_CALLBACK_PLUGINS=str(REPO / "bench" / "callback"), ANSIBLE_CALLBACKS_ENABLED="module_runs",
+                       BENCH_MODULE_RUNS=str(counts))
+    return json.loads(counts.read_text()), proc
+
+
+def test_no_op_runs_at_most_three_modules_on_any_host(fl, tmp_path):
+    """Issue 17: docker_engine, nvidia_toolkit, ml_stack; the tracking host's remote MLflow uses its kept copy of
+    the database password, so nothing reads the database host on a no-op."""
+    runs, proc = module_runs(fl, tmp_path)
+    assert changed(proc) == {"host1": 0, "host2": 0, "host3": 0}
+    assert set(runs) == {"host1", "host2", "host3"} and max(runs.values()) <= 3, runs
+
+
+def test_db_password_file_rewritten_is_read_again_and_mlflow_kept(fl, tmp_path):
+    """The database host's password file rewritten (same password, new file): the tracking host reads it again
+    and records the new version (one change, predicted by check mode); MLflow is not recreated."""
+    base, _proc = module_runs(fl, tmp_path)
+    mlflow_id = host_exec(fl, "host2", "docker", "inspect", "-f", "{{.Id}}", "mlstack-mlflow")[1].strip()
+    path = "/etc/mlinfra/mlstack/postgres_password"
+    assert host_exec(fl, "host1", "sh", "-c", f"cp -p {path} {path}.new && mv {path}.new {path}")[0] == 0
+    assert changed(converge(fl, "--check", "--diff")) == {"host1": 0, "host2": 1, "host3": 0}
+    runs, proc = module_runs(fl, tmp_path)
+    assert changed(proc) == {"host1": 0, "host2": 1, "host3": 0}
+    assert runs["host1"] + runs["host2"] == base["host1"] + base["host2"] + 2, (base, runs)  # the slurp, ml_stack again
+    assert host_exec(fl, "host2", "docker", "inspect", "-f", "{{.Id}}", "mlstack-mlflow")[1].strip() == mlflow_id
+    assert health(fl, "host2", "mlstack-mlflow") == "healthy"
+    runs, proc = module_runs(fl, tmp_path)
+    assert changed(proc) == {"host1": 0, "host2": 0, "host3": 0} and max(runs.values()) <= 3, runs
 
 
 @pytest.mark.tally("drifts repaired", 4)  # stopped, removed, env, network

@@ -13,7 +13,7 @@ import os
 import time
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import files, nvml
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import compare, health, preflight, rotation, secrets, services, spec, tf_models
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import compare, db_copy, health, preflight, rotation, secrets, services, spec, tf_models
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackError
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.params import registry_auths
 
@@ -65,12 +65,14 @@ class Converger:
         self.engine, self.params, self.check_mode, self.clock = engine, params, check_mode, clock
         self.network_name = params["network"] or params["project"]
         self.network, self.network_id = None, None
-        self.results, self.diffs, self.host_changes, self.warnings = {}, [], [], []
+        self.results, self.diffs, self.host_changes, self.warnings, self.facts = {}, [], [], [], {}
 
     def run(self):
         """The run's result; a StackError raised on the way carries what was done until then in its extras."""
         try:
             return self._run()
+        except db_copy.DbPasswordNeeded as exc:  # not a failure: nothing was done; the role reads it and runs again
+            return dict(self.summary(), db_password_needed=True, msg=str(exc))
         except StackError as exc:
             exc.extra = self.failure_extras(exc.extra)
             raise
@@ -81,6 +83,7 @@ class Converger:
         partial = self.summary()
         partial.pop("diff", None)
         partial.pop("warnings", None)
+        partial.pop("ansible_facts", None)
         extra = dict(extra)
         for service, details in extra.pop("services", {}).items():
             partial["services"].setdefault(service, {}).update(details)
@@ -89,7 +92,7 @@ class Converger:
     def _run(self):
         directory = os.path.join(self.params["secrets_dir"], self.params["project"])
         if self.params["state"] == "absent":
-            return self.absent(spec.desired_state(self.params, _absent_secrets()))
+            return self.absent(spec.desired_state(self.params, secrets.placeholders()))
         # Preflight: nothing is pulled, written, created or stopped until every check below has passed.
         values, writes = secrets.plan(self.params, directory, self.check_mode)
         desired = spec.build(self.params, values, _gpu_facts(self.params))  # every input check, before any pull
@@ -103,6 +106,7 @@ class Converger:
         # Apply.
         self.rotate(rotations, plans, values, writes)
         self.host_changes += secrets.apply(directory, values, writes, self.check_mode)
+        self.facts = db_copy.facts(self.params, directory, writes, self.check_mode)
         self.ensure_network()
         for phase in services.PHASES:
             phase_desired = {s: desired[s] for s in phase if s in desired}
@@ -385,7 +389,8 @@ class Converger:
         for result in self.results.values():
             result.pop("ready", None)
         return {"changed": changed, "services": self.results, "host_changes": self.host_changes,
-                "diff": self.diffs, "api_requests": self.engine.requests, "warnings": self.warnings}
+                "diff": self.diffs, "api_requests": self.engine.requests, "warnings": self.warnings,
+                "ansible_facts": self.facts}
 
 
 def _gpu_facts(params):
@@ -394,8 +399,3 @@ def _gpu_facts(params):
         return None
     pynvml, reason = nvml.load_pynvml()
     return nvml.read_gpus(pynvml) if pynvml else nvml.empty(reason)
-
-
-def _absent_secrets():
-    """state=absent needs names, not secrets: placeholders let the spec be built."""
-    return {name: "absent" for rows in services.SECRETS.values() for name, _option, _needs in rows}

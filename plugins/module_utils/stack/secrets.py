@@ -12,7 +12,7 @@ import os
 import secrets as pysecrets
 
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils import files
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import services
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import db_copy, services
 from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack.errors import StackInputError
 
 PLACEHOLDER = "(generated on the first real run)"
@@ -20,10 +20,6 @@ PLACEHOLDER = "(generated on the first real run)"
 
 def needed(params):
     """[(secret name, value given as a parameter or None, parameter name)] for the enabled services (services.SECRETS)."""
-    mlflow = params.get("mlflow")
-    if mlflow and mlflow.get("db_password") is None and not params.get("postgres"):
-        raise StackInputError("mlflow.db_password is required when postgres runs on another host "
-                              "(the role reads it from the db host)")
     wanted = []
     for service in services.NAMES:
         svc = params.get(service)
@@ -58,7 +54,9 @@ def _ensure_dir(path, check_mode):
 def plan(params, directory, check_mode):
     """Decide every secret without writing anything: ({name: value}, {name: (path, stored value or None)}
     for the secret files that must be (re)written). mlflow_db_password falls back to the local
-    postgres_password; a given value replaces the stored one (see rotation.py for what that implies)."""
+    postgres_password; a given value replaces the stored one (see rotation.py for what that implies). A remote
+    MLflow's kept copy of the database password stands in for one not given when its version matches (db_copy)."""
+    params = db_copy.fill(params, directory)
     check_given(params)
     values, writes = {}, {}
     for name, given, _param in needed(params):
@@ -74,7 +72,13 @@ def plan(params, directory, check_mode):
         if stored != value or _wrong_mode(path, 0o600, 0):
             writes[name] = (path, stored)
         values[name] = value
+    writes.update(db_copy.plan(params, directory, values))
     return values, writes
+
+
+def placeholders():
+    """state=absent needs names, not secrets: placeholders let the spec be built."""
+    return {name: "absent" for rows in services.SECRETS.values() for name, _option, _needs in rows}
 
 
 def apply(directory, values, writes, check_mode):
