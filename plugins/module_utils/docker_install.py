@@ -221,7 +221,7 @@ def converge(host, params, check_mode):
                                   svc.api_address(daemon["config"]) if daemon else svc.DEFAULT_HOST)
     except (MlinfraError, OSError) as exc:
         if daemon and daemon["changed"] and not daemon["restarted"] and not check_mode:
-            _undo_daemon(host, daemon, exc)
+            _undo_daemon(host, daemon, exc, params["daemon"]["restart_timeout"])
         raise
     if daemon is not None:
         daemon.pop("undo")
@@ -231,14 +231,14 @@ def converge(host, params, check_mode):
     return result
 
 
-def _undo_daemon(host, daemon, failure):
+def _undo_daemon(host, daemon, failure, timeout):
     """The engine did not come up after this run wrote daemon.json (never started with it): the previous
     files go back, and dockerd is started again if it is installed. Always raises EngineError."""
     daemon["undo"]()
     state = "the previous daemon configuration was put back"
     if svc.dockerd_installed():
         try:
-            svc.restart_and_verify(host.run, 60, svc.api_address(dj.load(daemon["path"])[0] or {}))
+            svc.restart_and_verify(host.run, timeout, svc.api_address(dj.load(daemon["path"])[0] or {}))
             state += " and dockerd is running with it"
         except svc.DockerServiceError as again:
             state += " but dockerd still does not start: %s" % "; ".join(svc.error_lines(again.logs))

@@ -129,6 +129,19 @@ def test_engine_that_does_not_come_up_with_the_new_file_gets_the_old_one_back(tm
     assert host.up
 
 
+def test_putting_the_old_file_back_waits_for_dockerd_as_long_as_restart_timeout(tmp_path, monkeypatch):
+    path = tmp_path / "daemon.json"
+    path.write_text('{"debug": true}\n')
+    host = host_for(path)
+    waited = []
+    real = docker_install.svc.restart_and_verify
+    monkeypatch.setattr(docker_install.svc, "restart_and_verify",
+                        lambda run, timeout, *a: waited.append(timeout) or real(run, timeout, *a))
+    with pytest.raises(EngineError):
+        docker_install.converge(host, params(path, settings={"log-driver": "no-such-driver"}, restart_timeout=7), False)
+    assert waited and set(waited) == {7}
+
+
 def test_check_mode_predicts_the_file_and_touches_nothing(tmp_path):
     path = tmp_path / "daemon.json"
     host = host_for(path)
