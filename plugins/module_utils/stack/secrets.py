@@ -133,12 +133,22 @@ def stale_runtime_files(runtime_dir, names, files_wanted):
     state=absent. Derived copies of secrets: the secrets themselves stay in secrets_dir."""
     wanted = {item["path"] for item in files_wanted}
     paths = [os.path.join(runtime_dir, name) for name in names]
-    return [path for path in paths if path not in wanted and os.path.lexists(path)]
+    stale = [path for path in paths if path not in wanted and os.path.lexists(path)]
+    # A service's own subdirectory (runtime/tf_serving/) goes too, after its files, once nothing else is in it.
+    for sub in sorted({os.path.dirname(name) for name in names if os.path.dirname(name)}):
+        directory = os.path.join(runtime_dir, sub)
+        going = {os.path.basename(path) for path in stale if os.path.dirname(path) == directory}
+        if os.path.isdir(directory) and not os.path.islink(directory) and set(os.listdir(directory)) <= going:
+            stale.append(directory)
+    return stale
 
 
 def remove_runtime_files(paths, check_mode):
     """Remove them (after the container that mounted them was recreated or removed); return host changes."""
     for path in paths:
         if not check_mode:
-            os.unlink(path)
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.rmdir(path)  # only ever an emptied service subdirectory (stale_runtime_files)
+            else:
+                os.unlink(path)
     return ["%s (removed)" % path for path in paths]

@@ -2,7 +2,7 @@
 that the desired state no longer has is removed after its container changed, and all of a service's go with
 state=absent. Review finding: the S3 credentials file and basic_auth.ini stayed on the host for ever."""
 
-from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import services, spec
+from ansible_collections.mlinfra.docker_ml.plugins.module_utils.stack import health, services, spec
 
 import test_converge_safety as safety  # pylint: disable=import-error
 from test_converge_safety import MLFLOW, PG15, converge, module_params  # pylint: disable=import-error
@@ -76,3 +76,25 @@ def test_artifacts_left_in_the_volume_after_the_switch_to_s3_are_warned_about(tm
     assert len(warned) == 1 and "mlstack-mlflow-artifacts still holds artifacts (1)" in warned[0]
     assert "aws s3 sync" in warned[0] and "s3://mlflow-artifacts/team-a" in warned[0]
     assert not converge(eng, stack(tmp_path))["warnings"]  # served from the volume again: fine
+
+
+def test_absent_removes_the_emptied_tf_serving_directory_but_not_one_holding_other_files(tmp_path, eng, monkeypatch):
+    """Review finding (left last session): runtime/tf_serving/ stayed, empty, after state=absent."""
+    monkeypatch.setattr(health, "model_states", lambda *a: {1: "AVAILABLE"})
+    eng.add_image("registry:5000/tfs:2.18")
+    (tmp_path / "models" / "a" / "1").mkdir(parents=True)
+    serving = module_params(tmp_path, tf_serving={"image": "registry:5000/tfs:2.18", "models": [{"name": "a"}], "ports": [],
+                                                  "models_path": str(tmp_path / "models")})
+    converge(eng, serving)
+    directory = runtime(tmp_path) / "tf_serving"
+    assert (directory / "models.config").exists()
+    planned = converge(eng, dict(serving, state="absent"), check_mode=True)
+    assert "%s (removed)" % directory in planned["host_changes"] and directory.exists()
+    gone = converge(eng, dict(serving, state="absent"))
+    assert "%s (removed)" % directory in gone["host_changes"] and not directory.exists()
+    assert converge(eng, dict(serving, state="absent"))["changed"] is False
+
+    converge(eng, serving)
+    (directory / "notes.txt").write_text("mine")
+    converge(eng, dict(serving, state="absent"))
+    assert sorted(p.name for p in directory.iterdir()) == ["notes.txt"]
