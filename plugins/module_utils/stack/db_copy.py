@@ -4,7 +4,7 @@
 """A remote MLflow's copy of the database password, kept without reading the database host on every run.
 
 The database host's ml_stack reports a version of its password file (ansible_facts.mlinfra_postgres_password_version):
-a digest of the file's identity (device, inode, modification time, size), never of its content, so it tells
+a digest of the file's identity (inode, modification time, size), never of its content, so it tells
 nothing about the password. Any rewrite of the file (the module writes through a new inode) changes it. The
 MLflow host keeps the password it was given in mlflow_db_password and, beside it, the version it was given
 with (mlflow_db_password.version). A later run given only the version uses the kept copy when both versions
@@ -38,7 +38,8 @@ def version(path):
         stat = os.stat(path)
     except FileNotFoundError:
         return None
-    identity = "%d:%d:%d:%d" % (stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    # Not st_dev: overlayfs (a container's root) and btrfs subvolumes may number their device anew at each mount.
+    identity = "%d:%d:%d" % (stat.st_ino, stat.st_mtime_ns, stat.st_size)
     return hashlib.sha256(identity.encode("ascii")).hexdigest()[:16]
 
 
@@ -69,9 +70,9 @@ def fill(params, directory):
                               "mlflow.db_password_version, to use the copy kept on this host; the role passes it)")
     kept = _read(os.path.join(directory, "mlflow_db_password"))
     kept_version = _read(os.path.join(directory, VERSION_FILE))
-    if not wanted or wanted == PENDING or kept is None or kept_version != wanted:
+    if not wanted or wanted == PENDING or not kept or kept_version != wanted:
         raise DbPasswordNeeded("the copy of the database password on this host is %s; give mlflow.db_password"
-                               % ("missing" if kept is None else "not known to match the database host's (version %s, "
+                               % ("missing" if not kept else "not known to match the database host's (version %s, "
                                   "kept %s)" % (wanted or "unknown", kept_version or "none")))
     return dict(params, mlflow=dict(mlflow, db_password=kept))
 

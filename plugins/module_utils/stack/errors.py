@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: mlinfra contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""ml_stack's two errors, both under the collection's root (module_utils/errors.py)."""
+"""ml_stack's errors, under the collection's root (module_utils/errors.py); db_copy.DbPasswordNeeded is the third
+(not a failure: the role reads the password and runs again)."""
 
 from __future__ import absolute_import, division, print_function
 

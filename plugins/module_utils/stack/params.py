@@ -29,7 +29,7 @@ SERVICE_OPTIONS = dict(
     mlflow=dict(COMMON, db_host=dict(type="str"),
                 db_driver=dict(type="str", choices=["psycopg2", "psycopg"], default="psycopg2"), db_port=dict(type="int", default=5432),
                 db_user=dict(type="str", default="mlflow"), db_name=dict(type="str", default="mlflow"),
-                db_password=dict(type="str", no_log=True), db_password_version=dict(type="str"), artifacts_volume=dict(type="str"),
+                db_password=dict(type="str", no_log=True), db_password_version=dict(type="str", no_log=False), artifacts_volume=dict(type="str"),
                 workers=dict(type="int", default=2), allowed_hosts=dict(type="list", elements="str", default=[]),
                 basic_auth=dict(type="bool", default=False), admin_username=dict(type="str", default="admin"),
                 admin_password=dict(type="str", no_log=True),

@@ -43,6 +43,15 @@ def test_kept_copy_is_used_while_its_version_matches(tmp_path):
             secrets.resolve(remote(db_password_version=other), directory, check_mode=False)
 
 
+def test_an_empty_kept_copy_is_a_missing_one(tmp_path):
+    directory = tmp_path / "d" / "mlstack"
+    directory.mkdir(parents=True)
+    (directory / "mlflow_db_password").write_text("\n")
+    (directory / db_copy.VERSION_FILE).write_text("v1\n")
+    with pytest.raises(db_copy.DbPasswordNeeded, match="missing"):
+        secrets.resolve(remote(db_password_version="v1"), str(directory), check_mode=False)
+
+
 def test_password_read_again_with_a_new_version_records_it(tmp_path):
     directory = str(tmp_path / "d")
     secrets.resolve(remote(db_password="s3cret", db_password_version="v1"), directory, check_mode=False)
