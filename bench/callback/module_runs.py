@@ -3,7 +3,9 @@
 
 A task counts once per host it ran a module on (once per loop item); actions that run on the controller
 only (debug, set_fact, group_by, meta, includes, the roles' argument spec validation, ...) and skipped tasks
-do not count. A delegated task counts for the host it was delegated to, one delegated to the controller
+do not count. A delegated task counts for the host it was delegated to where the result says so; ansible-core
+2.19 strips that from callback results, so there it counts for the host the task ran for (the slurp the ml_stack
+role runs on the db host for a tracking host counts on the tracking host). One delegated to the controller counts
 under "localhost (controller)". A no-op copy or template counts one (its stat)."""
 
 from __future__ import absolute_import, division, print_function
