@@ -124,7 +124,7 @@ def plot(rows, fresh, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
     hosts = [r["hosts"] for r in rows]
-    fig, (times, ratios, per) = plt.subplots(1, 3, figsize=(17, 5))
+    fig, (times, ratios, per, cpu) = plt.subplots(1, 4, figsize=(22, 5))
     for key, label in LABELS.items():
         times.plot(hosts, [median(r[key]) for r in rows], marker="o", label=label)
     times.set(xlabel="hosts (forks = hosts)", ylabel="median seconds", title="No-op converge time", xticks=hosts)
@@ -145,16 +145,20 @@ def plot(rows, fresh, path):
     for i, key in enumerate(("ours", "full_peer", "peer")):
         xs = [x + (i - 1) * width for x in range(len(rows))]
         per.bar(xs, [(per_host(r.get("module_runs", {}).get(key, {})) or (0, 0))[1] for r in rows], width,
-                label=f"{key}: module runs/host")
-        per.plot(xs, [median(r.get(key + "_cpu", [])) / r["hosts"] for r in rows], marker="s", linestyle="none",
+                label=f"{key}: module runs/host (mean)", color=f"C{i}")
+        cpu.plot(hosts, [median(r.get(key + "_cpu", [])) / r["hosts"] for r in rows], marker="s", color=f"C{i}",
                  label=f"{key}: controller CPU s/host")
+        cpu.plot(hosts, [median(r.get(key + "_machine_cpu", [])) / r["hosts"] for r in rows], marker="o", linestyle=":", color=f"C{i}",
+                 label=f"{key}: machine CPU s/host (controller + fleet hosts)")
     title = "Per host, no-op"
     if fresh["ours"]:
         title += f"; fresh host first converge: ours {median(fresh['ours']):.0f}s, full peer {median(fresh['full_peer']):.0f}s"
     per.set(xticks=range(len(rows)), xticklabels=[str(h) for h in hosts], xlabel="hosts", title=title)
     per.title.set_fontsize(9)
     per.legend(fontsize=7)
-    for ax in (times, ratios, per):
+    cpu.set(xlabel="hosts", ylabel="CPU seconds per host", title="No-op CPU per host", xticks=hosts)
+    cpu.legend(fontsize=7)
+    for ax in (times, ratios, per, cpu):
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
