@@ -89,9 +89,9 @@ def plan(params, directory, values):
     stored = _read(path)
     wanted = mlflow.get("db_password_version")
     if not wanted:
-        wanted = stored if values["mlflow_db_password"] == _read(os.path.join(directory, "mlflow_db_password")) else ""
-        if stored is None or wanted == stored:
+        if stored is None:
             return {}
+        wanted = stored if values["mlflow_db_password"] == _read(os.path.join(directory, "mlflow_db_password")) else ""
     if stored == wanted:
         return {}
     values[VERSION_FILE] = wanted
